@@ -1,0 +1,1 @@
+"""aiohttp fakes speaking each vendor's wire format around the behaviour model."""

@@ -1,0 +1,1 @@
+"""Reports: pure functions over traces (metrics, score, gate, evidence, plots)."""

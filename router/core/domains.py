@@ -1,0 +1,119 @@
+"""Failure-domain detector: see a shared outage as one outage.
+
+A breaker sees one deployment. When Cloudflare's edge fails, OpenAI and
+Anthropic (both behind `edge:cloudflare`) fail *together*; a router that waits
+for each breaker to trip pays the outage once per deployment, and still tries
+every other deployment behind the same edge. This detector watches the labels a
+deployment depends on (DESIGN.md "failure domain").
+
+A domain with at least `min_deployments` members becomes **suspect** when that
+many distinct members have failed within `window_s` and no member of the domain
+has succeeded since the oldest of those failures (one success in between means
+the failures were not common-mode). Its members are then skipped, except that
+every `probe_interval_s` one attempt may probe a member; any member's success
+clears the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from router.core.policy import DomainSettings
+
+__all__ = ["DomainDetector", "DomainVerdict"]
+
+
+class DomainVerdict:
+    """Admission answers of the detector (plain constants: this is on the hot path)."""
+
+    ALLOW = 0
+    PROBE = 1
+    SKIP = 2
+
+
+class _Domain:
+    __slots__ = (
+        "last_failure",
+        "last_success",
+        "next_probe_at",
+        "probe_in_flight",
+        "suspect_since",
+    )
+
+    def __init__(self) -> None:
+        self.last_failure: dict[int, float] = {}
+        self.last_success = float("-inf")
+        self.suspect_since: float | None = None
+        self.next_probe_at = 0.0
+        self.probe_in_flight = False
+
+
+class DomainDetector:
+    """Tracks shared domains of deployments (by index) and which are suspect."""
+
+    __slots__ = ("_by_deployment", "_domains", "_settings", "suspicions")
+
+    def __init__(self, domains_of: Mapping[int, tuple[str, ...]], settings: DomainSettings) -> None:
+        self._settings = settings
+        members: dict[str, list[int]] = {}
+        for deployment, labels in domains_of.items():
+            for label in labels:
+                members.setdefault(label, []).append(deployment)
+        shared = {label for label, who in members.items() if len(who) >= settings.min_deployments}
+        self._domains = {label: _Domain() for label in sorted(shared)}
+        self._by_deployment: dict[int, tuple[tuple[str, _Domain], ...]] = {
+            deployment: tuple((label, self._domains[label]) for label in labels if label in shared)
+            for deployment, labels in domains_of.items()
+        }
+        self.suspicions: list[tuple[float, str, bool]] = []
+
+    @property
+    def tracked(self) -> tuple[str, ...]:
+        """Domains shared by enough deployments to be watched."""
+        return tuple(self._domains)
+
+    def suspected(self) -> tuple[str, ...]:
+        """Domains currently suspect."""
+        return tuple(label for label, d in self._domains.items() if d.suspect_since is not None)
+
+    def admit(self, now: float, deployment: int) -> int:
+        """`DomainVerdict` for sending to `deployment`; a PROBE must be reported back."""
+        verdict = DomainVerdict.ALLOW
+        for _, domain in self._by_deployment.get(deployment, ()):
+            if domain.suspect_since is None:
+                continue
+            if domain.probe_in_flight or now < domain.next_probe_at:
+                return DomainVerdict.SKIP
+            verdict = DomainVerdict.PROBE
+        if verdict == DomainVerdict.PROBE:
+            for _, domain in self._by_deployment[deployment]:
+                if domain.suspect_since is not None:
+                    domain.probe_in_flight = True
+                    domain.next_probe_at = now + self._settings.probe_interval_s
+        return verdict
+
+    def record(self, now: float, deployment: int, *, failure: bool, probe: bool) -> None:
+        """An attempt on `deployment` ended; `failure` means a health failure (see outcomes)."""
+        for label, domain in self._by_deployment.get(deployment, ()):
+            if probe:
+                domain.probe_in_flight = False
+            if not failure:
+                domain.last_success = now
+                if domain.suspect_since is not None:
+                    domain.suspect_since = None
+                    self.suspicions.append((now, label, False))
+                continue
+            domain.last_failure[deployment] = now
+            if domain.suspect_since is not None:
+                continue
+            horizon = max(now - self._settings.window_s, domain.last_success)
+            failing = sum(1 for at in domain.last_failure.values() if at > horizon)
+            if failing >= self._settings.min_deployments:
+                domain.suspect_since = now
+                domain.next_probe_at = now + self._settings.probe_interval_s
+                self.suspicions.append((now, label, True))
+
+    def release_probe(self, deployment: int) -> None:
+        """A probe ended without a result (its request was cancelled)."""
+        for _, domain in self._by_deployment.get(deployment, ()):
+            domain.probe_in_flight = False

@@ -1,0 +1,96 @@
+"""Facts a driver tells the engine, each in the past tense and carrying `at`.
+
+`at` is seconds on the driver's clock (`loop.time()` for the gateway, `env.now`
+for the simulator); the engine never reads a clock of its own and refuses to see
+time go backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from router.core.outcomes import Outcome
+
+__all__ = [
+    "AttemptFinished",
+    "Event",
+    "FirstTokenReceived",
+    "RequestArrived",
+    "RequestCancelled",
+    "TimerFired",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestArrived:
+    """A client call reached the router.
+
+    `needs` are capabilities (tools, streaming, json, vision); `requires` are
+    compliance labels the request itself demands on top of its tenant's;
+    `client_attempt` > 0 marks a client-side retry of an earlier call (the
+    agentic layer), which the trace records as `origin=client`.
+    """
+
+    at: float
+    request_id: str
+    route: str
+    tenant: str = ""
+    input_tokens: int
+    max_output_tokens: int = 0
+    task: str | None = None
+    needs: frozenset[str] = field(default_factory=frozenset)
+    requires: frozenset[str] = field(default_factory=frozenset)
+    stream: bool = False
+    timeout_s: float | None = None
+    client_attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstTokenReceived:
+    """An attempt's first token arrived (feeds slow-call and latency statistics)."""
+
+    at: float
+    attempt_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFinished:
+    """An attempt ended, one way or another.
+
+    `input_tokens`/`output_tokens` are what the provider bills (an interrupted
+    stream is billed); `delivered_tokens` counts output tokens already passed on
+    to the client, so the engine knows whether a transparent failover is still
+    possible. `retry_after_s` is the provider's Retry-After in any vendor form,
+    already parsed. `signals` carries answer-quality hints for cascades
+    (`refusal`, `truncated`, `low_confidence`, ...).
+    """
+
+    at: float
+    attempt_id: int
+    outcome: Outcome
+    http_status: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    delivered_tokens: int = 0
+    retry_after_s: float | None = None
+    signals: frozenset[str] = field(default_factory=frozenset)
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimerFired:
+    """A `Wait` the engine asked for has elapsed."""
+
+    at: float
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCancelled:
+    """The client gave up (disconnected, or its own timeout fired)."""
+
+    at: float
+    request_id: str
+
+
+Event = RequestArrived | FirstTokenReceived | AttemptFinished | TimerFired | RequestCancelled

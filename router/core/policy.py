@@ -1,0 +1,422 @@
+"""The policy: the production router's config, and what every scenario runs against.
+
+A policy is plain data validated once, at load time, with pydantic; the hot path
+never touches pydantic again (the engine copies what it needs into slotted
+objects). Every setting has a default documented here and in README.md, chosen
+from the reference defaults of resilience4j, Envoy, Finagle and the Google SRE
+book (reference/resilience.md, sections 2.3–2.7) and tightened where LLM calls
+differ — they are long, so breakers count time to first token, not call time.
+
+`policy_from_data` is pure: the caller reads the file and parses YAML (see
+`scenarios.policy_files`), passes the environment in, and gets either a `Policy`
+or a `ConfigError` listing every issue with its file, line and field path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from router.core.errors import ConfigError, ConfigIssue
+
+__all__ = [
+    "AdaptiveThrottleSettings",
+    "BackoffSettings",
+    "BreakerSettings",
+    "CascadeSettings",
+    "Deployment",
+    "DomainSettings",
+    "FieldPath",
+    "Policy",
+    "Price",
+    "RateLimits",
+    "Resilience",
+    "RetryBudgetSettings",
+    "RetrySettings",
+    "Route",
+    "SpendCap",
+    "StreamingSettings",
+    "Tenant",
+    "Timeouts",
+    "format_path",
+    "policy_from_data",
+]
+
+FieldPath = tuple[str | int, ...]
+Protocol = Literal["openai", "azure-openai", "anthropic", "gemini", "bedrock", "mistral"]
+Capability = Literal["tools", "streaming", "json", "vision"]
+Strategy = Literal["ordered", "cheapest", "quality", "latency", "weighted", "cascade"]
+
+_DOMAIN = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9_./@-]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Model):
+    """List price in USD per million tokens; cite the date it was taken in the file."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class RateLimits(_Model):
+    """Requests and tokens per minute; the engine stays under them instead of paying 429s."""
+
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+
+
+class Deployment(_Model):
+    """One model behind one provider endpoint in one region, and what it depends on."""
+
+    id: str = Field(min_length=1)
+    protocol: Protocol
+    base_url: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    price: Price
+    context_window: PositiveInt
+    max_output_tokens: PositiveInt | None = None
+    capabilities: frozenset[Capability] = frozenset()
+    region: str = Field(min_length=1)
+    residency: str = "unknown"
+    compliance: frozenset[str] = frozenset()
+    domains: tuple[str, ...] = ()
+    quality: dict[str, float] = Field(default_factory=dict)
+    limits: RateLimits = RateLimits()
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_are_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for label in value:
+            if not _DOMAIN.match(label):
+                raise ValueError(
+                    f"failure domain {label!r} must look like 'kind:name' (e.g. 'edge:cloudflare')"
+                )
+        return value
+
+    @field_validator("quality")
+    @classmethod
+    def _quality_in_unit_interval(cls, value: dict[str, float]) -> dict[str, float]:
+        for task, score in value.items():
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"quality score for task {task!r} must be in [0, 1], got {score}")
+        return value
+
+
+class CascadeSettings(_Model):
+    """When a cheap answer is not good enough: the signals that escalate to the next tier."""
+
+    escalate_on: frozenset[str] = frozenset({"refusal", "truncated", "low_confidence"})
+
+
+class Route(_Model):
+    """What a client names in `model`: a strategy over targets, then a fixed fallback chain."""
+
+    name: str = Field(min_length=1)
+    strategy: Strategy = "ordered"
+    targets: tuple[str, ...] = Field(min_length=1)
+    fallbacks: tuple[str, ...] = ()
+    weights: dict[str, PositiveFloat] = Field(default_factory=dict)
+    cascade: CascadeSettings = CascadeSettings()
+    expected_output_tokens: PositiveInt = 500
+    task: str | None = None
+
+
+class Timeouts(_Model):
+    """Deadlines an attempt carries; the driver enforces them and reports `timeout`."""
+
+    connect_s: PositiveFloat = 5.0
+    first_token_s: PositiveFloat = 30.0
+    stream_idle_s: PositiveFloat = 30.0
+    total_s: PositiveFloat = 120.0
+
+
+class BackoffSettings(_Model):
+    """Exponential backoff with jitter (Brooker): `full` or `decorrelated` recommended."""
+
+    kind: Literal["full", "equal", "decorrelated", "none"] = "full"
+    base_s: PositiveFloat = 0.5
+    cap_s: PositiveFloat = 20.0
+
+
+class RetrySettings(_Model):
+    """Per-request bounds on retries and failovers; Retry-After beyond the cap fails over."""
+
+    max_attempts_per_deployment: PositiveInt = 3
+    max_failovers: int = Field(default=4, ge=0)
+    backoff: BackoffSettings = BackoffSettings()
+    max_retry_after_s: float = Field(default=30.0, ge=0)
+    cooldown_on_retry_after: bool = True
+
+
+class RetryBudgetSettings(_Model):
+    """Fleet-wide retry budget (Finagle defaults: 20 % of requests, 10 retries/s, 10 s ttl)."""
+
+    enabled: bool = True
+    ratio: float = Field(default=0.2, ge=0, le=10)
+    min_retries_per_s: float = Field(default=10.0, ge=0)
+    ttl_s: float = Field(default=10.0, ge=1, le=60)
+
+
+class AdaptiveThrottleSettings(_Model):
+    """Google SRE client-side throttling: reject locally with p = (req − K·acc)/(req + 1)."""
+
+    enabled: bool = False
+    k: float = Field(default=2.0, ge=1.0)
+    window_s: PositiveFloat = 120.0
+
+
+class BreakerSettings(_Model):
+    """Per-deployment circuit breaker; rate thresholds after `min_calls`, or a failure streak."""
+
+    enabled: bool = True
+    window: Literal["count", "time"] = "count"
+    window_size: PositiveInt = 20
+    min_calls: PositiveInt = 10
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    consecutive_failures: PositiveInt = 5
+    slow_call_s: PositiveFloat = 30.0
+    slow_call_rate: float = Field(default=1.0, gt=0, le=1)
+    open_s: PositiveFloat = 30.0
+    open_backoff: float = Field(default=2.0, ge=1)
+    max_open_s: PositiveFloat = 300.0
+    half_open_probes: PositiveInt = 3
+    model_gone_open_s: PositiveFloat = 86400.0
+
+
+class DomainSettings(_Model):
+    """Failure-domain detector: members of one domain failing together mark it suspect."""
+
+    enabled: bool = True
+    window_s: PositiveFloat = 30.0
+    min_deployments: int = Field(default=2, ge=2)
+    probe_interval_s: PositiveFloat = 15.0
+
+
+class StreamingSettings(_Model):
+    """What to do when a stream breaks after bytes reached the client."""
+
+    after_first_byte: Literal["error", "continue"] = "error"
+
+
+class Resilience(_Model):
+    """Timeouts, retries, budgets, breakers and detectors, all with documented defaults."""
+
+    timeouts: Timeouts = Timeouts()
+    retries: RetrySettings = RetrySettings()
+    budget: RetryBudgetSettings = RetryBudgetSettings()
+    throttle: AdaptiveThrottleSettings = AdaptiveThrottleSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    domains: DomainSettings = DomainSettings()
+    streaming: StreamingSettings = StreamingSettings()
+    content_filter_failover: bool = False
+
+
+class SpendCap(_Model):
+    """Rolling spend cap: over `soft_usd` degrade to a cheaper route, at `hard_usd` refuse."""
+
+    window_s: PositiveFloat = 86400.0
+    soft_usd: float | None = Field(default=None, ge=0)
+    hard_usd: float | None = Field(default=None, ge=0)
+    degrade_to: str | None = None
+
+
+class Tenant(_Model):
+    """A client of the gateway: its keys (as SHA-256), limits and where its data may go."""
+
+    key_sha256: tuple[str, ...] = ()
+    spend: SpendCap | None = None
+    limits: RateLimits = RateLimits()
+    residency: frozenset[str] | None = None
+    compliance: frozenset[str] = frozenset()
+    routes: frozenset[str] | None = None
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hashes_are_hex(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for digest in value:
+            if not _SHA256.match(digest):
+                raise ValueError("key_sha256 entries must be 64 lowercase hex characters")
+        return value
+
+
+class Policy(_Model):
+    """A whole router config: deployments, routes, resilience settings and tenants."""
+
+    name: str = "policy"
+    description: str = ""
+    deployments: tuple[Deployment, ...] = Field(min_length=1)
+    routes: tuple[Route, ...] = Field(min_length=1)
+    resilience: Resilience = Resilience()
+    tenants: dict[str, Tenant] = Field(default_factory=dict)
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        """The deployment with this id (KeyError when absent: a caller bug, not user input)."""
+        for deployment in self.deployments:
+            if deployment.id == deployment_id:
+                return deployment
+        raise KeyError(deployment_id)
+
+    def route(self, name: str) -> Route:
+        """The route with this name (KeyError when absent)."""
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+
+def format_path(path: FieldPath) -> str:
+    """`("routes", 2, "targets", 0)` → `routes[2].targets[0]`, as users see it in the YAML."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _interpolate(
+    data: Any, env: Mapping[str, str], path: FieldPath, missing: list[FieldPath]
+) -> Any:
+    if isinstance(data, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(path)
+            return ""
+
+        return _ENV.sub(substitute, data)
+    if isinstance(data, dict):
+        return {k: _interpolate(v, env, (*path, k), missing) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_interpolate(v, env, (*path, i), missing) for i, v in enumerate(data)]
+    return data
+
+
+def _cross_references(policy: Policy) -> list[tuple[FieldPath, str]]:
+    problems: list[tuple[FieldPath, str]] = []
+    ids: dict[str, int] = {}
+    for i, deployment in enumerate(policy.deployments):
+        if deployment.id in ids:
+            problems.append(
+                (("deployments", i, "id"), f"duplicate deployment id {deployment.id!r}")
+            )
+        ids.setdefault(deployment.id, i)
+    names: dict[str, int] = {}
+    for i, route in enumerate(policy.routes):
+        if route.name in names:
+            problems.append((("routes", i, "name"), f"duplicate route name {route.name!r}"))
+        names.setdefault(route.name, i)
+        for field in ("targets", "fallbacks"):
+            for j, target in enumerate(getattr(route, field)):
+                if target not in ids:
+                    problems.append(((("routes", i, field, j)), f"unknown deployment {target!r}"))
+        for target in route.weights:
+            if target not in route.targets:
+                problems.append(
+                    (("routes", i, "weights", target), f"{target!r} is not a target of this route")
+                )
+        if route.strategy == "weighted" and not route.weights:
+            problems.append((("routes", i, "weights"), "strategy 'weighted' needs weights"))
+    for tenant_name, tenant in policy.tenants.items():
+        base: FieldPath = ("tenants", tenant_name)
+        spend = tenant.spend
+        if spend is not None:
+            if spend.degrade_to is not None and spend.degrade_to not in names:
+                problems.append(
+                    ((*base, "spend", "degrade_to"), f"unknown route {spend.degrade_to!r}")
+                )
+            if spend.soft_usd is not None and spend.degrade_to is None:
+                problems.append(((*base, "spend", "degrade_to"), "soft_usd needs degrade_to"))
+            if (
+                spend.soft_usd is not None
+                and spend.hard_usd is not None
+                and spend.soft_usd > spend.hard_usd
+            ):
+                problems.append(((*base, "spend", "soft_usd"), "soft_usd exceeds hard_usd"))
+        for route_name in sorted(tenant.routes or ()):
+            if route_name not in names:
+                problems.append(((*base, "routes"), f"unknown route {route_name!r}"))
+    return problems
+
+
+def policy_from_data(
+    data: Any,
+    *,
+    source: str,
+    env: Mapping[str, str],
+    line_of: Callable[[FieldPath], int | None] = lambda path: None,
+    require_env: bool = False,
+) -> Policy:
+    """Validate parsed policy data into a `Policy`, or raise `ConfigError` naming every issue.
+
+    `line_of` maps a field path to its line in `source` (the YAML loader knows it);
+    `${VAR}` and `${VAR:-default}` are filled from `env`. A variable that is unset
+    is an error only with `require_env` (serving needs the secret, validating does
+    not); otherwise the field is left empty.
+    """
+
+    def issue(path: FieldPath, message: str) -> ConfigIssue:
+        return ConfigIssue(
+            file=source, line=line_of(path), field=format_path(path), message=message
+        )
+
+    if not isinstance(data, dict):
+        raise ConfigError([issue((), "a policy must be a mapping with deployments and routes")])
+    missing: list[FieldPath] = []
+    resolved = _interpolate(data, env, (), missing)
+    if require_env and missing:
+        raise ConfigError(
+            [issue(path, "environment variable in ${...} is not set") for path in missing]
+        )
+    if not require_env:
+        resolved = _drop_empty_secrets(resolved, missing)
+    try:
+        policy = Policy.model_validate(resolved)
+    except ValidationError as error:
+        issues = []
+        for detail in error.errors():
+            path = tuple(p for p in detail["loc"] if isinstance(p, str | int))
+            message = detail["msg"]
+            if detail["type"] == "extra_forbidden":
+                message = "unknown field (check its spelling and place)"
+            issues.append(issue(path, message))
+        raise ConfigError(issues) from None
+    problems = _cross_references(policy)
+    if problems:
+        raise ConfigError([issue(path, message) for path, message in problems])
+    return policy
+
+
+def _drop_empty_secrets(data: Any, missing: list[FieldPath]) -> Any:
+    """Leave unset secrets out entirely so validation does not see an empty key."""
+    for path in missing:
+        if path and path[-1] == "api_key":
+            parent: Any = data
+            for part in path[:-1]:
+                parent = parent[part]
+            parent.pop("api_key", None)
+    return data

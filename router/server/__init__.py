@@ -1,0 +1,1 @@
+"""The aiohttp gateway that drives the router core over real HTTP."""

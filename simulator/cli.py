@@ -1,0 +1,109 @@
+"""The `blastradius` command line: the composition root that wires the parts together.
+
+Exit codes (DESIGN.md): 0 ok; 1 a check failed; 2 bad usage or an invalid input
+file, with a message naming file, line and field and never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from router.core.errors import ConfigError, ConfigIssue
+from router.core.policy import Policy
+from scenarios.policy_files import load_policy
+from scenarios.yaml_source import parse_yaml
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _describe(policy: Policy) -> str:
+    routes = ", ".join(route.name for route in policy.routes)
+    return f"policy {policy.name!r}: {len(policy.deployments)} deployments, routes: {routes}"
+
+
+def _missing_env(path: Path) -> list[str]:
+    """Names in `${...}` that the environment lacks (validation passes; serving will not)."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    names = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)
+    return sorted({name for name in names if name not in os.environ})
+
+
+def _validate_one(path: Path) -> str:
+    parsed = parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
+    data = parsed.data
+    if isinstance(data, dict) and "deployments" in data:
+        policy = load_policy(path)
+        note = _describe(policy)
+        missing = _missing_env(path)
+        if missing:
+            note += f" (unset, needed to serve: {', '.join(missing)})"
+        return note
+    raise ConfigError(
+        [
+            ConfigIssue(
+                file=str(path),
+                line=1,
+                field="",
+                message="not a policy file (a policy has 'deployments' and 'routes')",
+            )
+        ]
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check every file; report all problems, not just those of the first bad file."""
+    status = EXIT_OK
+    for name in args.files:
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise ConfigError(
+                    [ConfigIssue(file=name, line=None, field="", message="no such file")]
+                )
+            note = _validate_one(path)
+        except ConfigError as error:
+            for issue in error.issues:
+                print(f"error: {issue}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"error: {name}: cannot read: {error}", file=sys.stderr)
+            status = EXIT_USAGE
+            continue
+        print(f"ok: {name}: {note}")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; one subcommand per user job in DESIGN.md."""
+    parser = argparse.ArgumentParser(
+        prog="blastradius",
+        description="Chaos-testing and resilience simulation harness for LLM routing.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    validate = commands.add_parser(
+        "validate", help="check policy files; exit 2 naming file, line and field on error"
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(run=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `blastradius` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
