@@ -68,8 +68,14 @@ def main() -> None:
     route = policy.routes[0].name
     placeholder: list[Decision] = [
         SendAttempt(
-            request_id="r", attempt_id=0, attempt=1, deployment="d", connect_by=0.0,
-            first_token_by=0.0, idle_s=0.0, deadline=0.0,
+            request_id="r",
+            attempt_id=0,
+            attempt=1,
+            deployment="d",
+            connect_by=0.0,
+            first_token_by=0.0,
+            idle_s=0.0,
+            deadline=0.0,
         )
     ]
 
@@ -79,22 +85,25 @@ def main() -> None:
     runs = {
         "baseline (events only)": lambda: baseline,
         "engine, trace off": lambda: Engine(policy, rng=random.Random(1)).handle,
-        "engine, trace on": lambda: Engine(
-            policy, rng=random.Random(1), trace=TraceRecorder()
-        ).handle,
+        "engine, trace on": lambda: (
+            Engine(policy, rng=random.Random(1), trace=TraceRecorder()).handle
+        ),
     }
     best: dict[str, float] = {}
     for _ in range(args.repeat):
         for name, make in runs.items():
             seconds = drive(make(), args.requests, route)
             best[name] = min(best.get(name, float("inf")), seconds)
-    print(f"policy {policy.name}, route {route!r}, {args.requests:,} requests, best of {args.repeat}")
+    print(
+        f"policy {policy.name}, route {route!r}, {args.requests:,} requests, best of {args.repeat}"
+    )
     base = best["baseline (events only)"]
     for name, seconds in best.items():
         rate = args.requests / seconds
         print(f"  {name:<24} {rate:>12,.0f} requests/s   {seconds / base:5.2f}× baseline time")
     core = args.requests / best["engine, trace off"]
-    print(f"target ≥ 100,000 requests/s (engine, trace off): {'met' if core >= 100_000 else 'MISSED'}")
+    verdict = "met" if core >= 100_000 else "MISSED"
+    print(f"target ≥ 100,000 requests/s (engine, trace off): {verdict}")
 
 
 if __name__ == "__main__":

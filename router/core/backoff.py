@@ -21,7 +21,7 @@ class Backoff:
     __slots__ = ("base_s", "cap_s", "kind")
 
     def __init__(self, kind: BackoffKind, *, base_s: float, cap_s: float) -> None:
-        if base_s <= 0 or cap_s <= 0:
+        if not (base_s > 0 and cap_s > 0):  # also refuses NaN, which compares False
             raise ValueError(f"backoff base_s and cap_s must be > 0, got {base_s} and {cap_s}")
         if kind not in ("full", "equal", "decorrelated", "none"):
             raise ValueError(f"unknown backoff kind {kind!r}")

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from random import Random
-from typing import Any
+from typing import Any, Literal
 
 from router.core.backoff import Backoff
 from router.core.breaker import Admission, BreakerState, CircuitBreaker
@@ -684,6 +684,13 @@ class Engine:
             return self._complete(request, attempt, event)
         del self._requests[request.id]
         self.reasons[reason] += 1
+        if request.attempts == 0:
+            self._request_row(request, now, "rejected", "", reason.value)
+            return [
+                RejectRequest(
+                    request_id=request.id, reason=reason, http_status=status_for(None, reason)
+                )
+            ]
         outcome, status, detail = request.first_failure or (None, None, "")
         self._request_row(request, now, "error", "", reason.value)
         return [
@@ -726,7 +733,12 @@ class Engine:
         ]
 
     def _request_row(
-        self, request: _Request, now: float, final: str, served_by: str, reason: str
+        self,
+        request: _Request,
+        now: float,
+        final: Literal["ok", "error", "rejected"],
+        served_by: str,
+        reason: str,
     ) -> None:
         if self._trace is None:
             return
@@ -738,7 +750,7 @@ class Engine:
                 task=request.task,
                 arrival_s=request.arrival,
                 done_s=now,
-                final="ok" if final == "ok" else "error",
+                final=final,
                 served_by=served_by,
                 attempts=request.attempts,
                 cost_usd=request.cost,
