@@ -21,14 +21,20 @@ need no statistics, such as a withdrawn model.
 
 from __future__ import annotations
 
-from collections import deque
 from enum import StrEnum
 
 from router.core.errors import IllegalTransition
 from router.core.policy import BreakerSettings
 from router.core.window import SlicedWindow
 
-__all__ = ["TRANSITIONS", "Admission", "BreakerSignal", "BreakerState", "CircuitBreaker"]
+__all__ = [
+    "TRANSITIONS",
+    "Admission",
+    "BreakerSignal",
+    "BreakerState",
+    "CircuitBreaker",
+    "mermaid_diagram",
+]
 
 
 class BreakerState(StrEnum):
@@ -66,26 +72,44 @@ TRANSITIONS: dict[BreakerState, dict[BreakerSignal, BreakerState]] = {
 }
 
 
+def mermaid_diagram() -> str:
+    """The transition table as a Mermaid state diagram, so the docs cannot drift from it."""
+    lines = ["stateDiagram-v2", "    [*] --> closed"]
+    for state, moves in TRANSITIONS.items():
+        for signal, target in moves.items():
+            lines.append(f"    {state.value} --> {target.value}: {signal.value}")
+    return "\n".join(lines)
+
+
 class _CountWindow:
-    __slots__ = ("_calls", "failures", "size", "slow")
+    """The last `size` calls in a ring; failures and slow calls kept as running sums."""
+
+    __slots__ = ("_failed", "_next", "_slow", "calls", "failures", "size", "slow")
 
     def __init__(self, size: int) -> None:
-        self._calls: deque[tuple[bool, bool]] = deque()
+        self._failed = [False] * size
+        self._slow = [False] * size
+        self._next = 0
         self.size = size
+        self.calls = 0
         self.failures = 0
         self.slow = 0
 
     def add(self, now: float, failure: bool, slow: bool) -> None:
-        self._calls.append((failure, slow))
+        i = self._next
+        if self.calls == self.size:
+            self.failures -= self._failed[i]
+            self.slow -= self._slow[i]
+        else:
+            self.calls += 1
+        self._failed[i] = failure
+        self._slow[i] = slow
         self.failures += failure
         self.slow += slow
-        if len(self._calls) > self.size:
-            old_failure, old_slow = self._calls.popleft()
-            self.failures -= old_failure
-            self.slow -= old_slow
+        self._next = (i + 1) % self.size
 
     def counts(self, now: float) -> tuple[int, int, int]:
-        return len(self._calls), self.failures, self.slow
+        return self.calls, self.failures, self.slow
 
 
 class _TimeWindow:
@@ -196,14 +220,17 @@ class CircuitBreaker:
         if self.state is not BreakerState.CLOSED:
             return
         self.consecutive = self.consecutive + 1 if failure else 0
-        self._calls.add(now, failure, slow)
+        calls = self._calls
+        calls.add(now, failure, slow)
+        if not failure and isinstance(calls, _CountWindow) and not calls.failures | calls.slow:
+            return
         s = self._settings
         if self.consecutive >= s.consecutive_failures:
             self._open(now, BreakerSignal.TRIP)
             return
-        calls, failures, slow_calls = self._calls.counts(now)
-        if calls >= s.min_calls and (
-            failures >= s.failure_rate * calls or slow_calls >= s.slow_call_rate * calls
+        seen, failures, slow_calls = calls.counts(now)
+        if seen >= s.min_calls and (
+            failures >= s.failure_rate * seen or slow_calls >= s.slow_call_rate * seen
         ):
             self._open(now, BreakerSignal.TRIP)
 

@@ -51,7 +51,7 @@ class _Domain:
 class DomainDetector:
     """Tracks shared domains of deployments (by index) and which are suspect."""
 
-    __slots__ = ("_by_deployment", "_domains", "_settings", "suspicions")
+    __slots__ = ("_by_deployment", "_domains", "_settings", "_suspect_count", "suspicions")
 
     def __init__(self, domains_of: Mapping[int, tuple[str, ...]], settings: DomainSettings) -> None:
         self._settings = settings
@@ -66,6 +66,7 @@ class DomainDetector:
             for deployment, labels in domains_of.items()
         }
         self.suspicions: list[tuple[float, str, bool]] = []
+        self._suspect_count = 0
 
     @property
     def tracked(self) -> tuple[str, ...]:
@@ -78,6 +79,8 @@ class DomainDetector:
 
     def admit(self, now: float, deployment: int) -> int:
         """`DomainVerdict` for sending to `deployment`; a PROBE must be reported back."""
+        if not self._suspect_count:
+            return DomainVerdict.ALLOW
         verdict = DomainVerdict.ALLOW
         for _, domain in self._by_deployment.get(deployment, ()):
             if domain.suspect_since is None:
@@ -101,6 +104,7 @@ class DomainDetector:
                 domain.last_success = now
                 if domain.suspect_since is not None:
                     domain.suspect_since = None
+                    self._suspect_count -= 1
                     self.suspicions.append((now, label, False))
                 continue
             domain.last_failure[deployment] = now
@@ -110,6 +114,7 @@ class DomainDetector:
             failing = sum(1 for at in domain.last_failure.values() if at > horizon)
             if failing >= self._settings.min_deployments:
                 domain.suspect_since = now
+                self._suspect_count += 1
                 domain.next_probe_at = now + self._settings.probe_interval_s
                 self.suspicions.append((now, label, True))
 

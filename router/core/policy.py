@@ -14,6 +14,8 @@ or a `ConfigError` listing every issue with its file, line and field path.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -65,7 +67,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Price(_Model):
@@ -274,6 +276,19 @@ class Policy(_Model):
             if deployment.id == deployment_id:
                 return deployment
         raise KeyError(deployment_id)
+
+    def tenant_for_key(self, api_key: str) -> str | None:
+        """The tenant whose key hashes to this one (constant-time compare), if any.
+
+        Policies store only SHA-256 digests, so a leaked policy file leaks no key.
+        """
+        digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+        found = None
+        for name, tenant in self.tenants.items():
+            for known in tenant.key_sha256:
+                if hmac.compare_digest(known, digest):
+                    found = name
+        return found
 
     def route(self, name: str) -> Route:
         """The route with this name (KeyError when absent)."""

@@ -1,0 +1,28 @@
+"""The README's promises that code can check: its commands exist, its diagram is the table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from router.core.breaker import mermaid_diagram
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_breaker_diagram_is_generated_from_the_transition_table() -> None:
+    assert mermaid_diagram() in README
+
+
+def test_quick_start_commands_are_make_targets() -> None:
+    quick_start = README.split("## Quick start", 1)[1].split("##", 1)[0]
+    targets = re.findall(r"^make (\w+)", quick_start, flags=re.MULTILINE)
+    assert targets == ["demo", "test"]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in targets:
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), target
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
