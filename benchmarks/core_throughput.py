@@ -32,7 +32,9 @@ from scenarios.policy_files import load_policy
 POLICY = Path(__file__).resolve().parents[1] / "scenarios" / "policies" / "domain-aware.yaml"
 
 
-def drive(handle: Callable[[Event], list[Decision]], requests: int, route: str) -> float:
+def drive(
+    handle: Callable[[Event], list[Decision]], requests: int, route: str, tenant: str = ""
+) -> float:
     """Push `requests` simple requests through `handle`; return wall seconds."""
     ids = [f"r{i}" for i in range(requests)]
     started = time.perf_counter()
@@ -41,10 +43,20 @@ def drive(handle: Callable[[Event], list[Decision]], requests: int, route: str) 
         now += 0.001
         sent = handle(
             RequestArrived(
-                at=now, request_id=request_id, route=route, input_tokens=800, max_output_tokens=400
+                at=now,
+                request_id=request_id,
+                route=route,
+                tenant=tenant,
+                input_tokens=800,
+                max_output_tokens=400,
             )
         )[0]
-        attempt_id = sent.attempt_id if isinstance(sent, SendAttempt) else 0
+        if not isinstance(sent, SendAttempt):
+            raise SystemExit(
+                f"the policy refused a simple request ({sent}); "
+                "benchmark a policy without tenant limits or caps"
+            )
+        attempt_id = sent.attempt_id
         handle(
             AttemptFinished(
                 at=now,
@@ -66,6 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     policy = load_policy(args.policy)
     route = policy.routes[0].name
+    tenant = next(iter(policy.tenants), "")
     placeholder: list[Decision] = [
         SendAttempt(
             request_id="r",
@@ -92,11 +105,13 @@ def main() -> None:
     best: dict[str, float] = {}
     for _ in range(args.repeat):
         for name, make in runs.items():
-            seconds = drive(make(), args.requests, route)
+            seconds = drive(make(), args.requests, route, tenant)
             best[name] = min(best.get(name, float("inf")), seconds)
+    who = tenant or "(anonymous)"
     print(
-        f"policy {policy.name}, route {route!r}, {args.requests:,} requests, best of {args.repeat}"
+        f"policy {policy.name}, route {route!r}, tenant {who}, {args.requests:,} requests,", end=""
     )
+    print(f" best of {args.repeat}")
     base = best["baseline (events only)"]
     for name, seconds in best.items():
         rate = args.requests / seconds

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from router.core.errors import ConfigError, ConfigIssue
-from router.core.policy import Policy
+from router.core.policy import Policy, missing_env
 from scenarios.policy_files import load_policy
 from scenarios.yaml_source import parse_yaml
 
@@ -27,24 +27,15 @@ def _describe(policy: Policy) -> str:
     return f"policy {policy.name!r}: {len(policy.deployments)} deployments, routes: {routes}"
 
 
-def _missing_env(path: Path) -> list[str]:
-    """Names in `${...}` that the environment lacks (validation passes; serving will not)."""
-    import re
-
-    text = path.read_text(encoding="utf-8")
-    names = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text)
-    return sorted({name for name in names if name not in os.environ})
-
-
 def _validate_one(path: Path) -> str:
     parsed = parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
     data = parsed.data
-    if isinstance(data, dict) and "deployments" in data:
+    if isinstance(data, dict) and ("deployments" in data or "routes" in data):
         policy = load_policy(path)
         note = _describe(policy)
-        missing = _missing_env(path)
-        if missing:
-            note += f" (unset, needed to serve: {', '.join(missing)})"
+        unset = sorted({name for _, name in missing_env(data, os.environ)})
+        if unset:
+            note += f" (unset, needed to serve: {', '.join(unset)})"
         return note
     raise ConfigError(
         [

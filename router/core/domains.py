@@ -9,7 +9,9 @@ deployment depends on (DESIGN.md "failure domain").
 A domain with at least `min_deployments` members becomes **suspect** when that
 many distinct members have failed within `window_s` and no member of the domain
 has succeeded since the oldest of those failures (one success in between means
-the failures were not common-mode). Its members are then skipped, except that
+the failures were not common-mode), unless a narrower domain holds every failing
+member: two OpenAI deployments failing say `vendor:openai`, not `cloud:azure`,
+so Azure OpenAI stays in play. Its members are then skipped, except that
 every `probe_interval_s` one attempt may probe a member; any member's success
 clears the domain.
 """
@@ -35,12 +37,16 @@ class _Domain:
     __slots__ = (
         "last_failure",
         "last_success",
+        "members",
+        "narrower",
         "next_probe_at",
         "probe_in_flight",
         "suspect_since",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, members: frozenset[int]) -> None:
+        self.members = members
+        self.narrower: tuple[frozenset[int], ...] = ()
         self.last_failure: dict[int, float] = {}
         self.last_success = float("-inf")
         self.suspect_since: float | None = None
@@ -60,7 +66,11 @@ class DomainDetector:
             for label in labels:
                 members.setdefault(label, []).append(deployment)
         shared = {label for label, who in members.items() if len(who) >= settings.min_deployments}
-        self._domains = {label: _Domain() for label in sorted(shared)}
+        self._domains = {label: _Domain(frozenset(members[label])) for label in sorted(shared)}
+        for domain in self._domains.values():
+            domain.narrower = tuple(
+                other.members for other in self._domains.values() if other.members < domain.members
+            )
         self._by_deployment: dict[int, tuple[tuple[str, _Domain], ...]] = {
             deployment: tuple((label, self._domains[label]) for label in labels if label in shared)
             for deployment, labels in domains_of.items()
@@ -111,8 +121,10 @@ class DomainDetector:
             if domain.suspect_since is not None:
                 continue
             horizon = max(now - self._settings.window_s, domain.last_success)
-            failing = sum(1 for at in domain.last_failure.values() if at > horizon)
-            if failing >= self._settings.min_deployments:
+            failing = {member for member, at in domain.last_failure.items() if at > horizon}
+            if len(failing) >= self._settings.min_deployments and not any(
+                failing <= narrower for narrower in domain.narrower
+            ):
                 domain.suspect_since = now
                 self._suspect_count += 1
                 domain.next_probe_at = now + self._settings.probe_interval_s

@@ -53,6 +53,7 @@ __all__ = [
     "Tenant",
     "Timeouts",
     "format_path",
+    "missing_env",
     "policy_from_data",
 ]
 
@@ -310,7 +311,7 @@ def format_path(path: FieldPath) -> str:
 
 
 def _interpolate(
-    data: Any, env: Mapping[str, str], path: FieldPath, missing: list[FieldPath]
+    data: Any, env: Mapping[str, str], path: FieldPath, missing: list[tuple[FieldPath, str]]
 ) -> Any:
     if isinstance(data, str):
 
@@ -320,7 +321,7 @@ def _interpolate(
                 return env[name]
             if default is not None:
                 return default
-            missing.append(path)
+            missing.append((path, name))
             return ""
 
         return _ENV.sub(substitute, data)
@@ -331,51 +332,94 @@ def _interpolate(
     return data
 
 
-def _cross_references(policy: Policy) -> list[tuple[FieldPath, str]]:
+def missing_env(data: Any, env: Mapping[str, str]) -> list[tuple[FieldPath, str]]:
+    """Every `${VAR}` without a default whose variable `env` lacks, with its field path."""
+    missing: list[tuple[FieldPath, str]] = []
+    _interpolate(data, env, (), missing)
+    return missing
+
+
+def _items(data: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """(index, mapping) for each mapping in the list `data[key]`; tolerant of bad shapes."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _names(value: Any) -> list[tuple[int, str]]:
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, str)]
+
+
+def _cross_references(data: Any) -> list[tuple[FieldPath, str]]:
+    """Checks that span fields (ids, names, references), run on the raw data.
+
+    Working on the raw mapping rather than the validated model lets these be
+    reported together with type errors elsewhere in the file.
+    """
     problems: list[tuple[FieldPath, str]] = []
-    ids: dict[str, int] = {}
-    for i, deployment in enumerate(policy.deployments):
-        if deployment.id in ids:
-            problems.append(
-                (("deployments", i, "id"), f"duplicate deployment id {deployment.id!r}")
-            )
-        ids.setdefault(deployment.id, i)
-    names: dict[str, int] = {}
-    for i, route in enumerate(policy.routes):
-        if route.name in names:
-            problems.append((("routes", i, "name"), f"duplicate route name {route.name!r}"))
-        names.setdefault(route.name, i)
+    ids: set[str] = set()
+    for i, deployment in _items(data, "deployments"):
+        deployment_id = deployment.get("id")
+        if isinstance(deployment_id, str):
+            if deployment_id in ids:
+                problems.append(
+                    (("deployments", i, "id"), f"duplicate deployment id {deployment_id!r}")
+                )
+            ids.add(deployment_id)
+    names: set[str] = set()
+    for i, route in _items(data, "routes"):
+        name = route.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append((("routes", i, "name"), f"duplicate route name {name!r}"))
+            names.add(name)
+        targets = {t for _, t in _names(route.get("targets"))}
         for field in ("targets", "fallbacks"):
-            for j, target in enumerate(getattr(route, field)):
+            for j, target in _names(route.get(field)):
                 if target not in ids:
-                    problems.append(((("routes", i, field, j)), f"unknown deployment {target!r}"))
-        for target in route.weights:
-            if target not in route.targets:
-                problems.append(
-                    (("routes", i, "weights", target), f"{target!r} is not a target of this route")
-                )
-        if route.strategy == "weighted" and not route.weights:
+                    problems.append((("routes", i, field, j), f"unknown deployment {target!r}"))
+        weights = route.get("weights")
+        if isinstance(weights, dict):
+            for target in weights:
+                if target not in targets:
+                    problems.append(
+                        (
+                            ("routes", i, "weights", target),
+                            f"{target!r} is not a target of this route",
+                        )
+                    )
+        if route.get("strategy") == "weighted" and not weights:
             problems.append((("routes", i, "weights"), "strategy 'weighted' needs weights"))
-    for tenant_name, tenant in policy.tenants.items():
+    tenants = data.get("tenants") if isinstance(data, dict) else None
+    for tenant_name, tenant in (tenants or {}).items() if isinstance(tenants, dict) else ():
+        if not isinstance(tenant, dict):
+            continue
         base: FieldPath = ("tenants", tenant_name)
-        spend = tenant.spend
-        if spend is not None:
-            if spend.degrade_to is not None and spend.degrade_to not in names:
-                problems.append(
-                    ((*base, "spend", "degrade_to"), f"unknown route {spend.degrade_to!r}")
-                )
-            if spend.soft_usd is not None and spend.degrade_to is None:
+        spend = tenant.get("spend")
+        if isinstance(spend, dict):
+            degrade_to, soft, hard = (
+                spend.get("degrade_to"),
+                spend.get("soft_usd"),
+                spend.get("hard_usd"),
+            )
+            if isinstance(degrade_to, str) and degrade_to not in names:
+                problems.append(((*base, "spend", "degrade_to"), f"unknown route {degrade_to!r}"))
+            if soft is not None and degrade_to is None:
                 problems.append(((*base, "spend", "degrade_to"), "soft_usd needs degrade_to"))
-            if (
-                spend.soft_usd is not None
-                and spend.hard_usd is not None
-                and spend.soft_usd > spend.hard_usd
-            ):
+            numbers = (int, float)
+            if isinstance(soft, numbers) and isinstance(hard, numbers) and soft > hard:
                 problems.append(((*base, "spend", "soft_usd"), "soft_usd exceeds hard_usd"))
-        for route_name in sorted(tenant.routes or ()):
+        for j, route_name in _names(tenant.get("routes")):
             if route_name not in names:
-                problems.append(((*base, "routes"), f"unknown route {route_name!r}"))
+                problems.append(((*base, "routes", j), f"unknown route {route_name!r}"))
     return problems
+
+
+def _is_prefix(short: FieldPath, long: FieldPath) -> bool:
+    return len(short) < len(long) and long[: len(short)] == short
 
 
 def policy_from_data(
@@ -389,9 +433,10 @@ def policy_from_data(
     """Validate parsed policy data into a `Policy`, or raise `ConfigError` naming every issue.
 
     `line_of` maps a field path to its line in `source` (the YAML loader knows it);
-    `${VAR}` and `${VAR:-default}` are filled from `env`. A variable that is unset
-    is an error only with `require_env` (serving needs the secret, validating does
-    not); otherwise the field is left empty.
+    `${VAR}` and `${VAR:-default}` are filled from `env`. An unset variable is an
+    error only with `require_env` (serving needs it, validating does not): it is
+    filled with "" (an `api_key` is left out), and a field that is then invalid
+    names the variable in its message.
     """
 
     def issue(path: FieldPath, message: str) -> ConfigIssue:
@@ -401,28 +446,38 @@ def policy_from_data(
 
     if not isinstance(data, dict):
         raise ConfigError([issue((), "a policy must be a mapping with deployments and routes")])
-    missing: list[FieldPath] = []
+    missing: list[tuple[FieldPath, str]] = []
     resolved = _interpolate(data, env, (), missing)
-    if require_env and missing:
-        raise ConfigError(
-            [issue(path, "environment variable in ${...} is not set") for path in missing]
-        )
-    if not require_env:
-        resolved = _drop_empty_secrets(resolved, missing)
+    problems: list[tuple[FieldPath, str]] = []
+    unset = {path: name for path, name in missing}
+    if require_env:
+        problems.extend((path, f"environment variable {name} is not set") for path, name in missing)
+    resolved = _drop_empty_secrets(resolved, [path for path, _ in missing])
+    problems.extend(_cross_references(resolved))
+    flagged = {path for path, _ in problems}
     try:
         policy = Policy.model_validate(resolved)
     except ValidationError as error:
-        issues = []
-        for detail in error.errors():
-            path = tuple(p for p in detail["loc"] if isinstance(p, str | int))
+        details = [
+            (tuple(p for p in d["loc"] if isinstance(p, str | int)), d) for d in error.errors()
+        ]
+        for path, detail in details:
+            if path in flagged:
+                continue
+            # "at least 1 item" on a list whose items had their own errors says nothing new.
+            if detail["type"] == "too_short" and any(_is_prefix(path, p) for p, _ in details):
+                continue
             message = detail["msg"]
-            if detail["type"] == "extra_forbidden":
+            if path in unset:
+                message = f"environment variable {unset[path]} is not set ({message})"
+            elif detail["type"] == "extra_forbidden":
                 message = "unknown field (check its spelling and place)"
-            issues.append(issue(path, message))
-        raise ConfigError(issues) from None
-    problems = _cross_references(policy)
+            problems.append((path, message))
+        policy = None
     if problems:
+        problems.sort(key=lambda problem: line_of(problem[0]) or 0)
         raise ConfigError([issue(path, message) for path, message in problems])
+    assert policy is not None
     return policy
 
 

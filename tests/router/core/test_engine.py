@@ -376,3 +376,18 @@ def test_trace_rows_agree_with_the_ledger_and_the_decisions() -> None:
         )
     assert {row.origin for row in trace.attempts if row.attempt == 1} == {"client"}
     assert {row.origin for row in trace.attempts if row.attempt > 1} == {"router"}
+
+
+def test_a_vendor_outage_does_not_condemn_the_cloud_it_runs_on() -> None:
+    """Two OpenAI-direct failures suspect vendor:openai, not cloud:azure (Azure OpenAI stays)."""
+    from scenarios.policy_files import POLICY_DIR, load_policy
+
+    engine = Engine(load_policy(POLICY_DIR / "domain-aware.yaml"), rng=random.Random(1))
+    assert engine.domains is not None
+    index = {c.id: c.index for c in engine.candidates}
+    for at, deployment in enumerate(["gpt-4o@openai", "gpt-4.1-nano@openai"]):
+        engine.domains.record(float(at), index[deployment], failure=True, probe=False)
+    suspected = set(engine.domains.suspected())
+    assert {"vendor:openai", "edge:cloudflare"} <= suspected
+    assert "cloud:azure" not in suspected
+    assert engine.domains.admit(2.0, index["gpt-4o@azure-eastus2"]) == 0
