@@ -182,7 +182,8 @@ class CircuitBreaker:
         if duration_s is None:
             s = self._settings
             duration_s = min(s.max_open_s, s.open_s * s.open_backoff**self.open_count)
-            self.open_count += 1
+            if duration_s < s.max_open_s:  # past the cap, counting on would overflow the power
+                self.open_count += 1
         self._move(now, signal)
         self.open_until = max(self.open_until, now + duration_s)
 

@@ -40,8 +40,10 @@ class RetryBudget:
     def __init__(self, *, ratio: float, min_retries_per_s: float, ttl_s: float) -> None:
         if not 0 <= ratio <= 10:
             raise ValueError(f"retry budget ratio must be in [0, 10], got {ratio}")
-        if min_retries_per_s < 0:
-            raise ValueError(f"retry budget min_retries_per_s must be ≥ 0, got {min_retries_per_s}")
+        if not 0 <= min_retries_per_s < float("inf"):  # NaN and inf cannot be scaled
+            raise ValueError(
+                f"retry budget min_retries_per_s must be finite and ≥ 0, got {min_retries_per_s}"
+            )
         if not 1 <= ttl_s <= 60:
             raise ValueError(f"retry budget ttl_s must be in [1, 60] seconds, got {ttl_s}")
         self.ratio = ratio

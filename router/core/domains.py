@@ -40,7 +40,7 @@ class _Domain:
         "members",
         "narrower",
         "next_probe_at",
-        "probe_in_flight",
+        "prober",
         "suspect_since",
     )
 
@@ -51,7 +51,7 @@ class _Domain:
         self.last_success = float("-inf")
         self.suspect_since: float | None = None
         self.next_probe_at = 0.0
-        self.probe_in_flight = False
+        self.prober: int | None = None  # the deployment whose probe is in flight
 
 
 class DomainDetector:
@@ -95,21 +95,21 @@ class DomainDetector:
         for _, domain in self._by_deployment.get(deployment, ()):
             if domain.suspect_since is None:
                 continue
-            if domain.probe_in_flight or now < domain.next_probe_at:
+            if domain.prober is not None or now < domain.next_probe_at:
                 return DomainVerdict.SKIP
             verdict = DomainVerdict.PROBE
         if verdict == DomainVerdict.PROBE:
             for _, domain in self._by_deployment[deployment]:
                 if domain.suspect_since is not None:
-                    domain.probe_in_flight = True
+                    domain.prober = deployment
                     domain.next_probe_at = now + self._settings.probe_interval_s
         return verdict
 
     def record(self, now: float, deployment: int, *, failure: bool, probe: bool) -> None:
         """An attempt on `deployment` ended; `failure` means a health failure (see outcomes)."""
         for label, domain in self._by_deployment.get(deployment, ()):
-            if probe:
-                domain.probe_in_flight = False
+            if probe and domain.prober == deployment:
+                domain.prober = None
             if not failure:
                 domain.last_success = now
                 if domain.suspect_since is not None:
@@ -131,6 +131,11 @@ class DomainDetector:
                 self.suspicions.append((now, label, True))
 
     def release_probe(self, deployment: int) -> None:
-        """A probe ended without a result (its request was cancelled)."""
+        """A probe was not sent after all, or ended without a result (its request was cancelled).
+
+        The domain was not probed, so the next attempt on any member may probe at once.
+        """
         for _, domain in self._by_deployment.get(deployment, ()):
-            domain.probe_in_flight = False
+            if domain.prober == deployment:
+                domain.prober = None
+                domain.next_probe_at = float("-inf")

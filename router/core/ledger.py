@@ -28,6 +28,9 @@ class SpendLedger:
 
     def __init__(self, *, window_s: dict[str, float] | None = None) -> None:
         self._window_s = dict(window_s or {})
+        for tenant, span in self._window_s.items():
+            if not span > 0:  # NaN included; checked here, not at the first charge
+                raise ValueError(f"spend window for tenant {tenant!r} must be > 0 s, got {span}")
         self._rolling: dict[str, SlicedWindow] = {}
         self._reserved: dict[str, float] = {}
         self.total_usd = 0.0
@@ -37,7 +40,7 @@ class SpendLedger:
 
     def record(self, now: float, *, tenant: str, deployment: str, cost_usd: float) -> None:
         """Charge one attempt (zero-cost attempts count as entries too)."""
-        if cost_usd < 0:
+        if not cost_usd >= 0:  # NaN would poison every total and cap check
             raise ValueError(f"attempt cost must be ≥ 0, got {cost_usd}")
         self.entries += 1
         self.total_usd += cost_usd

@@ -19,7 +19,7 @@ class TokenBucket:
     __slots__ = ("_level", "_updated", "capacity", "refill_per_s")
 
     def __init__(self, *, capacity: float, refill_per_s: float) -> None:
-        if capacity <= 0 or refill_per_s <= 0:
+        if not (capacity > 0 and refill_per_s > 0):  # NaN would admit everything
             raise ValueError(
                 "token bucket needs capacity > 0 and refill_per_s > 0, "
                 f"got {capacity} and {refill_per_s}"

@@ -104,7 +104,12 @@ def classify_status(status: int, *, error_code: str | None = None) -> Outcome:
         return Outcome.OK
     if code in {"context_length_exceeded", "string_above_max_length"}:
         return Outcome.CONTEXT_LENGTH
-    if code in {"content_filter", "content_policy_violation", "guardrail_intervened"}:
+    if code in {
+        "content_filter",
+        "content_policy_violation",
+        "guardrail_intervened",
+        "invalid_prompt",  # OpenAI: "your prompt was flagged as potentially violating…"
+    }:
         return Outcome.CONTENT_FILTER
     if code in {"model_not_found", "deployment_not_found", "not_found_error"}:
         return Outcome.MODEL_GONE
@@ -112,7 +117,7 @@ def classify_status(status: int, *, error_code: str | None = None) -> Outcome:
         return Outcome.RATE_LIMITED
     if status in {503, 529}:
         return Outcome.OVERLOADED
-    if status in {401, 403}:
+    if status in {401, 402, 403}:  # 402: our account there cannot pay, not the client's fault
         return Outcome.AUTH
     if status in {404, 410}:
         return Outcome.MODEL_GONE
@@ -120,6 +125,8 @@ def classify_status(status: int, *, error_code: str | None = None) -> Outcome:
         return Outcome.CONTEXT_LENGTH
     if status == 408 or status == 504:
         return Outcome.TIMEOUT
+    if status == 424:  # Bedrock ModelErrorException: the model failed while processing
+        return Outcome.SERVER
     if 400 <= status < 500:
         return Outcome.BAD_REQUEST
     return Outcome.SERVER

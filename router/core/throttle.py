@@ -23,7 +23,7 @@ class AdaptiveThrottle:
     __slots__ = ("_window", "k")
 
     def __init__(self, *, k: float, window_s: float) -> None:
-        if k < 1:
+        if not k >= 1:  # NaN would silently disable throttling
             raise ValueError(f"adaptive throttle k must be ≥ 1, got {k}")
         self.k = k
         self._window = SlicedWindow(window_s, slices=12, width=2)

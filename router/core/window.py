@@ -18,7 +18,7 @@ class SlicedWindow:
     __slots__ = ("_current", "_slice_s", "_slices", "_values", "sums", "width")
 
     def __init__(self, span_s: float, *, slices: int = 10, width: int = 1) -> None:
-        if span_s <= 0 or slices < 1 or width < 1:
+        if not span_s > 0 or slices < 1 or width < 1:  # `not >` refuses NaN too
             raise ValueError(
                 f"window needs span_s > 0, slices ≥ 1, width ≥ 1; got {span_s}, {slices}, {width}"
             )
