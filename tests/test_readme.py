@@ -26,3 +26,12 @@ def test_quick_start_commands_are_make_targets() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_python_example_runs() -> None:
+    """The engine example in the README is real code against a shipped policy."""
+    (example,) = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    namespace: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    done = namespace["done"]
+    assert getattr(done, "served_by", None) == "gpt-4o@openai"

@@ -69,7 +69,13 @@ from router.core.events import (
 )
 from router.core.ledger import SpendLedger
 from router.core.limits import RateLimiter
-from router.core.outcomes import BREAKER_FAILURES, DISPOSITIONS, Disposition, Outcome
+from router.core.outcomes import (
+    BREAKER_FAILURES,
+    DISPOSITIONS,
+    DOMAIN_FAILURES,
+    Disposition,
+    Outcome,
+)
 from router.core.policy import Policy, Route, Tenant
 from router.core.reasons import Reason
 from router.core.strategies import LatencyEwma, order_candidates
@@ -452,7 +458,9 @@ class Engine:
             if outcome is Outcome.MODEL_GONE:
                 breaker.force_open(at, self._model_gone_s)
         if self.domains is not None:
-            self.domains.record(at, index, failure=failure, probe=attempt.domain_probe)
+            self.domains.record(
+                at, index, failure=outcome in DOMAIN_FAILURES, probe=attempt.domain_probe
+            )
         throttle = self._throttles[index]
         if throttle is not None:
             throttle.record(at, accepted=outcome not in _REFUSALS)

@@ -91,6 +91,15 @@ Content filters, context-length and bad requests say something about the request
 not the provider, so they never trip a breaker.
 """
 
+DOMAIN_FAILURES: frozenset[Outcome] = BREAKER_FAILURES - {Outcome.RATE_LIMITED, Outcome.AUTH}
+"""Outcomes that may speak about a shared failure domain.
+
+A 429 or a rejected key is about our account with one vendor; the edge, cloud and
+region in between evidently answered. Two vendors rate-limiting us at peak must
+not make the router condemn the edge they share, so for domains these count as
+the path being up.
+"""
+
 
 def classify_status(status: int, *, error_code: str | None = None) -> Outcome:
     """Map an HTTP status (and a vendor error code, when one is known) to an outcome.
@@ -113,6 +122,8 @@ def classify_status(status: int, *, error_code: str | None = None) -> Outcome:
         return Outcome.CONTENT_FILTER
     if code in {"model_not_found", "deployment_not_found", "not_found_error"}:
         return Outcome.MODEL_GONE
+    if code == "insufficient_quota":
+        return Outcome.AUTH  # a 429 that no wait will fix: the account is out of credit
     if status == 429:
         return Outcome.RATE_LIMITED
     if status in {503, 529}:

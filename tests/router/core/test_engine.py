@@ -391,3 +391,42 @@ def test_a_vendor_outage_does_not_condemn_the_cloud_it_runs_on() -> None:
     assert {"vendor:openai", "edge:cloudflare"} <= suspected
     assert "cloud:azure" not in suspected
     assert engine.domains.admit(2.0, index["gpt-4o@azure-eastus2"]) == 0
+
+
+def test_rate_limits_from_two_vendors_do_not_condemn_the_edge_they_share() -> None:
+    policy = make_policy(resilience={"retries": {"max_attempts_per_deployment": 1}})
+    limited = Reply(Outcome.RATE_LIMITED, http_status=429)
+    harness = Harness(policy, by_deployment({"a@one": limited, "b@two": limited}))
+    harness.request(0.0, "r")
+    harness.run()
+    assert harness.engine.domains is not None
+    assert harness.engine.domains.suspected() == ()
+
+
+def test_a_suspect_domain_recovers_through_a_sibling_when_one_member_is_open() -> None:
+    """A's breaker refuses the domain probe; the probe passes straight to B, which clears it."""
+    policy = make_policy(
+        resilience={
+            "retries": {"max_attempts_per_deployment": 1},
+            "domains": {"window_s": 30, "probe_interval_s": 10},
+        }
+    )
+    edge_down_until = 5.0
+    harness: Harness
+
+    def script(send: SendAttempt) -> Reply:
+        if send.deployment == "a@one":
+            return Reply(Outcome.MODEL_GONE, http_status=404)
+        if send.deployment == "b@two" and harness.now < edge_down_until:
+            return SERVER_ERROR
+        return OK
+
+    harness = Harness(policy, script)
+    harness.request(0.0, "down")
+    harness.request(20.0, "after")
+    result = harness.run()
+    assert result.deployments("down") == ["a@one", "b@two", "c@three"]
+    assert harness.engine.breaker_state("a@one") is BreakerState.OPEN
+    assert result.deployments("after") == ["b@two"]
+    assert harness.engine.domains is not None
+    assert harness.engine.domains.suspected() == ()

@@ -73,6 +73,7 @@ VENDOR_ERRORS = [
     ("openai", 409, None, OC.BAD_REQUEST),
     ("openai", 422, None, OC.BAD_REQUEST),
     ("openai", 429, "rate_limit_exceeded", OC.RATE_LIMITED),
+    ("openai", 429, "insufficient_quota", OC.AUTH),  # no wait fixes an empty account
     ("openai", 500, "server_error", OC.SERVER),
     ("openai", 503, None, OC.OVERLOADED),
     # Azure OpenAI (§1.2)
