@@ -14,7 +14,9 @@ from pathlib import Path
 
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
+from scenarios.durations import format_duration
 from scenarios.policy_files import load_policy
+from scenarios.scenario_files import LoadedScenario, is_scenario_data, library, load_scenario
 from scenarios.yaml_source import parse_yaml
 
 __all__ = ["main"]
@@ -27,9 +29,19 @@ def _describe(policy: Policy) -> str:
     return f"policy {policy.name!r}: {len(policy.deployments)} deployments, routes: {routes}"
 
 
+def _describe_scenario(loaded: LoadedScenario) -> str:
+    scenario = loaded.scenario
+    return (
+        f"scenario {scenario.id!r}: {format_duration(scenario.duration)}, "
+        f"{len(scenario.faults)} faults, {len(scenario.slos)} SLOs, policy {loaded.policy.name!r}"
+    )
+
+
 def _validate_one(path: Path) -> str:
     parsed = parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
     data = parsed.data
+    if is_scenario_data(data):
+        return _describe_scenario(load_scenario(path))
     if isinstance(data, dict) and ("deployments" in data or "routes" in data):
         policy = load_policy(path)
         note = _describe(policy)
@@ -43,7 +55,7 @@ def _validate_one(path: Path) -> str:
                 file=str(path),
                 line=1,
                 field="",
-                message="not a policy file (a policy has 'deployments' and 'routes')",
+                message="neither a policy (deployments, routes) nor a scenario (traffic, faults)",
             )
         ]
     )
@@ -73,6 +85,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """The built-in library as a table: what a user can run by id."""
+    rows = []
+    for path in library():
+        try:
+            scenario = load_scenario(path).scenario
+        except ConfigError as error:
+            for issue in error.issues:
+                print(f"error: {issue}", file=sys.stderr)
+            return EXIT_USAGE
+        kinds = sorted({fault.kind for fault in scenario.faults})
+        faults = f"{len(scenario.faults)} ({', '.join(kinds)})" if kinds else "0"
+        rows.append(
+            (
+                scenario.id,
+                format_duration(scenario.duration),
+                scenario.policy,
+                faults,
+                scenario.title,
+            )
+        )
+    header = ("id", "duration", "policy", "faults", "title")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; one subcommand per user job in DESIGN.md."""
     parser = argparse.ArgumentParser(
@@ -81,10 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     validate = commands.add_parser(
-        "validate", help="check policy files; exit 2 naming file, line and field on error"
+        "validate",
+        help="check policy and scenario files; exit 2 naming file, line and field on error",
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.set_defaults(run=cmd_validate)
+    listing = commands.add_parser("scenarios", help="list the built-in scenario library")
+    listing.set_defaults(run=cmd_scenarios)
     return parser
 
 

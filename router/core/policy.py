@@ -55,6 +55,7 @@ __all__ = [
     "format_path",
     "missing_env",
     "policy_from_data",
+    "validation_problems",
 ]
 
 FieldPath = tuple[str | int, ...]
@@ -418,6 +419,55 @@ def _cross_references(data: Any) -> list[tuple[FieldPath, str]]:
     return problems
 
 
+def _data_path(loc: tuple[Any, ...], data: Any) -> FieldPath:
+    """A pydantic error location as a path into the user's data.
+
+    Tagged unions put the tag in the location (`faults[0].outage.outcome`); a
+    user never wrote that level, so parts that are not keys of the data are dropped.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if not isinstance(part, str | int):
+            continue
+        if isinstance(node, dict):
+            if part not in node:
+                if isinstance(part, str) and node.get("kind") == part:
+                    continue
+                path.append(part)
+                node = None
+                continue
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        path.append(part)
+    return tuple(path)
+
+
+def validation_problems(error: ValidationError, data: Any) -> list[tuple[FieldPath, str]]:
+    """Pydantic's errors as (field path, message) pairs a user can act on."""
+    details = [(_data_path(tuple(d["loc"]), data), d) for d in error.errors()]
+    problems: list[tuple[FieldPath, str]] = []
+    for path, detail in details:
+        kind = detail["type"]
+        # "at least 1 item" on a list whose items had their own errors says nothing new.
+        if kind == "too_short" and any(_is_prefix(path, other) for other, _ in details):
+            continue
+        message = detail["msg"]
+        if kind == "extra_forbidden":
+            message = "unknown field (check its spelling and place)"
+        elif kind in {"union_tag_invalid", "union_tag_not_found"}:
+            path = (*path, "kind")
+            expected = detail.get("ctx", {}).get("expected_tags", "")
+            message = f"unknown kind; expected one of {expected}" if expected else message
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        problems.append((path, message))
+    return problems
+
+
 def _is_prefix(short: FieldPath, long: FieldPath) -> bool:
     return len(short) < len(long) and long[: len(short)] == short
 
@@ -458,20 +508,11 @@ def policy_from_data(
     try:
         policy = Policy.model_validate(resolved)
     except ValidationError as error:
-        details = [
-            (tuple(p for p in d["loc"] if isinstance(p, str | int)), d) for d in error.errors()
-        ]
-        for path, detail in details:
+        for path, message in validation_problems(error, resolved):
             if path in flagged:
                 continue
-            # "at least 1 item" on a list whose items had their own errors says nothing new.
-            if detail["type"] == "too_short" and any(_is_prefix(path, p) for p, _ in details):
-                continue
-            message = detail["msg"]
             if path in unset:
                 message = f"environment variable {unset[path]} is not set ({message})"
-            elif detail["type"] == "extra_forbidden":
-                message = "unknown field (check its spelling and place)"
             problems.append((path, message))
         policy = None
     if problems:

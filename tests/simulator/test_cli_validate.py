@@ -109,12 +109,12 @@ def test_directory_is_not_a_file(capsys: pytest.CaptureFixture[str], tmp_path: P
 @pytest.mark.parametrize(
     "text",
     [
-        pytest.param("name: cloudflare-2025-11-18\nfaults: []\n", id="scenario-like-mapping"),
         pytest.param("- a\n- b\n", id="list"),
         pytest.param("", id="empty"),
+        pytest.param("name: x\n", id="unrelated-mapping"),
     ],
 )
-def test_non_policy_yaml_exits_2(
+def test_neither_policy_nor_scenario_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str
 ) -> None:
     path = tmp_path / "other.yaml"
@@ -123,8 +123,20 @@ def test_non_policy_yaml_exits_2(
     assert code == 2
     assert out == ""
     assert err.strip() == (
-        f"error: {path}:1: not a policy file (a policy has 'deployments' and 'routes')"
+        f"error: {path}:1: neither a policy (deployments, routes) nor a scenario (traffic, faults)"
     )
+
+
+def test_a_scenario_missing_its_fields_names_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text("name: cloudflare-2025-11-18\nfaults: []\n", encoding="utf-8")
+    code, out, err = run(capsys, path)
+    assert code == 2 and out == ""
+    assert f"error: {path}:1: id: Field required" in err
+    assert f"error: {path}:1: traffic: Field required" in err
+    assert f"error: {path}:1: name: unknown field (check its spelling and place)" in err
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,341 @@
+"""Faults: what goes wrong, where, when, and in what shape.
+
+A fault hits every deployment its target selects — by failure domain (the one
+mechanism that expresses shared edges, regional DNS, vendor outages and model
+withdrawal) or by deployment id. Its *kind* says what the provider does to an
+affected request; its *shape* says how strongly the fault is on at each moment
+(`level` in [0, 1], times `intensity`). The simulator and the live fakes both
+read these models; `level_at` is shared so they agree on the timeline.
+
+Kinds and their parameters:
+
+| kind | an affected request... | parameters |
+|---|---|---|
+| outage | fails with `outcome` | outcome: connect, dns, server, overloaded, edge_5xx |
+| degrade | errors more and slows down | error_rate, latency_multiplier, extra_ttft |
+| capacity | meets fewer slots (brownout, saturation) | multiplier |
+| rate_limit | gets 429 with Retry-After | rpm, tpm, retry_after |
+| silent | is accepted and never answered | — |
+| stream_cut | loses its connection mid-answer | after_tokens |
+| stream_stall | stops receiving tokens mid-answer | after_tokens, stall |
+| content_filter | is refused by the vendor's filter | task |
+| withdraw | gets 404 model_not_found, for good | — |
+| dns | cannot open new connections; pooled ones live until recycled | — |
+
+Shapes: `step` (on for the whole window), `ramp` (linear between two levels),
+`oscillate` (on for `duty` of every `period`, optionally settling into full
+failure), `staggered` (per-member start and end offsets), `bernoulli` (each
+`slot` is bad with `probability`), `random` (an alternating up/down process per
+member with a long-run `availability` and lognormal outage lengths: for Monte
+Carlo availability studies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+
+from scenarios.durations import Duration
+
+__all__ = [
+    "FAULT_KINDS",
+    "AnyFault",
+    "Bernoulli",
+    "Capacity",
+    "ContentFilter",
+    "Degrade",
+    "Dns",
+    "Fault",
+    "Oscillate",
+    "Outage",
+    "Ramp",
+    "RandomOutages",
+    "RateLimit",
+    "Shape",
+    "Silent",
+    "Staggered",
+    "Step",
+    "StreamCut",
+    "StreamStall",
+    "Target",
+    "Withdraw",
+    "level_at",
+]
+
+_DOMAIN = r"^[a-z][a-z0-9_-]*:[A-Za-z0-9_./@-]+$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class Target(_Model):
+    """Deployments carrying any of `domains`, plus those listed in `deployments`."""
+
+    domains: tuple[Annotated[str, Field(pattern=_DOMAIN)], ...] = ()
+    deployments: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Target:
+        if not self.domains and not self.deployments:
+            raise ValueError("a target needs at least one of domains or deployments")
+        return self
+
+
+class Step(_Model):
+    """Fully on from start to end."""
+
+    kind: Literal["step"] = "step"
+
+
+class Ramp(_Model):
+    """From `from_level` to `to_level` linearly over `over` (default: the whole window)."""
+
+    kind: Literal["ramp"]
+    from_level: float = Field(default=0.0, ge=0, le=1)
+    to_level: float = Field(default=1.0, ge=0, le=1)
+    over: Duration | None = None
+
+
+class Oscillate(_Model):
+    """On for `duty` of each `period`; from `settle_after` on, fully on (Cloudflare, Nov 2025)."""
+
+    kind: Literal["oscillate"]
+    period: Duration = Field(gt=0)
+    duty: float = Field(default=0.5, gt=0, le=1)
+    settle_after: Duration | None = None
+
+
+class Staggered(_Model):
+    """Per-member offsets from the fault's start: members start or recover one by one."""
+
+    kind: Literal["staggered"]
+    starts: dict[str, Duration] = Field(default_factory=dict)
+    ends: dict[str, Duration] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _some_member(self) -> Staggered:
+        if not self.starts and not self.ends:
+            raise ValueError("staggered needs per-member starts or ends")
+        return self
+
+
+class Bernoulli(_Model):
+    """Each `slot` is independently bad with `probability` (seeded, reproducible)."""
+
+    kind: Literal["bernoulli"]
+    slot: Duration = Field(gt=0)
+    probability: float = Field(ge=0, le=1)
+
+
+class RandomOutages(_Model):
+    """Alternating up/down periods per member: long-run `availability`, lognormal outages."""
+
+    kind: Literal["random"]
+    availability: float = Field(gt=0, lt=1)
+    median_outage: Duration = Field(gt=0)
+    p90_outage: Duration = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _p90_above_median(self) -> RandomOutages:
+        if self.p90_outage < self.median_outage:
+            raise ValueError("p90_outage must be ≥ median_outage")
+        return self
+
+
+Shape = Annotated[
+    Step | Ramp | Oscillate | Staggered | Bernoulli | RandomOutages, Field(discriminator="kind")
+]
+
+
+class _Fault(_Model):
+    id: str | None = None
+    target: Target
+    start: Duration = 0.0
+    end: Duration | None = None
+    shape: Shape = Step()
+    intensity: float = Field(default=1.0, ge=0, le=1)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> _Fault:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Outage(_Fault):
+    """Affected requests fail with `outcome` (an edge outage answers with its own 5xx page)."""
+
+    kind: Literal["outage"]
+    outcome: Literal["connect", "dns", "server", "overloaded", "edge_5xx"] = "server"
+
+
+class Degrade(_Fault):
+    """Affected requests error more often and arrive later."""
+
+    kind: Literal["degrade"]
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    latency_multiplier: float = Field(default=1.0, ge=1)
+    extra_ttft: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Degrade:
+        if self.error_rate == 0 and self.latency_multiplier == 1 and self.extra_ttft == 0:
+            raise ValueError("degrade needs error_rate, latency_multiplier or extra_ttft")
+        return self
+
+
+class Capacity(_Fault):
+    """The deployment's concurrency shrinks to `multiplier` of normal (at full level)."""
+
+    kind: Literal["capacity"]
+    multiplier: float = Field(ge=0, le=1)
+
+
+class RateLimit(_Fault):
+    """The provider's limits drop (to `rpm`/`tpm`), or `intensity` of requests get 429."""
+
+    kind: Literal["rate_limit"]
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    retry_after: Duration = 1.0
+
+
+class Silent(_Fault):
+    """Requests are accepted and never answered (only a client deadline ends them)."""
+
+    kind: Literal["silent"]
+
+
+class StreamCut(_Fault):
+    """The connection drops after `after_tokens` output tokens."""
+
+    kind: Literal["stream_cut"]
+    after_tokens: int = Field(default=20, ge=0)
+
+
+class StreamStall(_Fault):
+    """Tokens stop after `after_tokens`, for `stall` (None: until the client gives up)."""
+
+    kind: Literal["stream_stall"]
+    after_tokens: int = Field(default=20, ge=0)
+    stall: Duration | None = None
+
+
+class ContentFilter(_Fault):
+    """The vendor's filter refuses `intensity` of requests (of one `task` class, if given)."""
+
+    kind: Literal["content_filter"]
+    task: str | None = None
+
+
+class Withdraw(_Fault):
+    """The model is gone for good from `start`: 404 model_not_found."""
+
+    kind: Literal["withdraw"]
+
+    @field_validator("end")
+    @classmethod
+    def _open_ended(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError("a withdrawal is for good: leave end out")
+        return value
+
+
+class Dns(_Fault):
+    """New connections fail; pooled ones keep working until recycled (AWS, Oct 2025)."""
+
+    kind: Literal["dns"]
+
+
+AnyFault = (
+    Outage
+    | Degrade
+    | Capacity
+    | RateLimit
+    | Silent
+    | StreamCut
+    | StreamStall
+    | ContentFilter
+    | Withdraw
+    | Dns
+)
+Fault = Annotated[AnyFault, Field(discriminator="kind")]
+
+FAULT_KINDS = (
+    "outage",
+    "degrade",
+    "capacity",
+    "rate_limit",
+    "silent",
+    "stream_cut",
+    "stream_stall",
+    "content_filter",
+    "withdraw",
+    "dns",
+)
+
+
+def _member_rng(seed: int, fault_index: int, member: str, salt: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}/{fault_index}/{member}/{salt}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _random_down(shape: RandomOutages, elapsed: float, rng: random.Random) -> bool:
+    """Whether the alternating renewal process is down at `elapsed` (walked from 0)."""
+    sigma = math.log(shape.p90_outage / shape.median_outage) / 1.2815515655446004
+    mean_down = shape.median_outage * math.exp(sigma * sigma / 2)
+    mean_up = mean_down * shape.availability / (1 - shape.availability)
+    t = rng.expovariate(1 / mean_up)
+    while t <= elapsed:
+        t += shape.median_outage * math.exp(sigma * rng.gauss(0, 1))
+        if t > elapsed:
+            return True
+        t += rng.expovariate(1 / mean_up)
+    return False
+
+
+def level_at(
+    fault: AnyFault,
+    now: float,
+    *,
+    member: str,
+    seed: int,
+    fault_index: int,
+) -> float:
+    """How strongly `fault` is on for `member` at `now`, in [0, 1] (intensity included).
+
+    Pure and deterministic in (seed, fault_index, member, now): the simulator and
+    the live fakes evaluate the same timeline. `random` shapes walk their process
+    from the fault's start, which is fine for the slot-level questions asked of it.
+    """
+    start, end = fault.start, fault.end
+    shape = fault.shape
+    if isinstance(shape, Staggered):
+        start = fault.start + shape.starts.get(member, 0.0)
+        if member in shape.ends:
+            end = fault.start + shape.ends[member]
+    if now < start or (end is not None and now >= end):
+        return 0.0
+    elapsed = now - start
+    level = 1.0
+    if isinstance(shape, Ramp):
+        span = shape.over if shape.over is not None else ((end or start + 1.0) - start)
+        progress = 1.0 if span <= 0 else min(1.0, elapsed / span)
+        level = shape.from_level + (shape.to_level - shape.from_level) * progress
+    elif isinstance(shape, Oscillate):
+        settled = shape.settle_after is not None and elapsed >= shape.settle_after
+        level = 1.0 if settled or (elapsed % shape.period) < shape.duty * shape.period else 0.0
+    elif isinstance(shape, Bernoulli):
+        slot = int(elapsed // shape.slot)
+        rng = _member_rng(seed, fault_index, "*", f"slot{slot}")
+        level = 1.0 if rng.random() < shape.probability else 0.0
+    elif isinstance(shape, RandomOutages):
+        rng = _member_rng(seed, fault_index, member, "renewal")
+        level = 1.0 if _random_down(shape, elapsed, rng) else 0.0
+    return level * fault.intensity
