@@ -12,7 +12,8 @@ $(BIN)/blastradius: pyproject.toml
 	touch $@
 
 demo: $(BIN)/blastradius
-	$(BIN)/blastradius validate scenarios/policies/*.yaml
+	$(BIN)/blastradius validate scenarios/policies/*.yaml scenarios/library/*.yaml
+	$(BIN)/blastradius scenarios
 
 test: $(BIN)/blastradius
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q
