@@ -11,9 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, policy_from_data
-from scenarios.yaml_source import parse_yaml
+from scenarios.yaml_source import read_yaml
 
 __all__ = ["POLICY_DIR", "load_policy", "shipped_policies"]
 
@@ -28,13 +27,7 @@ def load_policy(
 ) -> Policy:
     """Load and validate one policy file; its `name` defaults to the file's stem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            [ConfigIssue(file=str(path), line=None, field="", message=f"cannot read: {error}")]
-        ) from None
-    parsed = parse_yaml(text, source=str(path))
+    parsed = read_yaml(path)
     data = parsed.data
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}

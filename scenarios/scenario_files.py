@@ -21,7 +21,7 @@ from router.core.policy import FieldPath, Policy, format_path, validation_proble
 from scenarios.faults import AnyFault, ContentFilter, Staggered
 from scenarios.policy_files import POLICY_DIR, load_policy
 from scenarios.schema import BurstArrivals, CsvArrivals, Scenario
-from scenarios.yaml_source import YamlSource, parse_yaml
+from scenarios.yaml_source import YamlSource, read_yaml
 
 __all__ = [
     "LIBRARY_DIR",
@@ -159,13 +159,7 @@ def _raise(parsed: YamlSource, problems: list[tuple[FieldPath, str]]) -> NoRetur
 def load_scenario(path: str | Path, *, policy: str | Path | None = None) -> LoadedScenario:
     """Load, validate and cross-check a scenario; `policy` overrides the one it names."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            [ConfigIssue(file=str(path), line=None, field="", message=f"cannot read: {error}")]
-        ) from None
-    parsed = parse_yaml(text, source=str(path))
+    parsed = read_yaml(path)
     data = parsed.data
     if not isinstance(data, dict):
         _raise(parsed, [((), "a scenario must be a mapping (id, title, traffic, faults, ...)")])

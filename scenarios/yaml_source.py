@@ -16,6 +16,7 @@ promise "file:line: field: message" and no traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,7 +24,7 @@ import yaml
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import FieldPath, format_path
 
-__all__ = ["MAX_NODES", "YamlSource", "parse_yaml"]
+__all__ = ["MAX_NODES", "YamlSource", "parse_yaml", "read_yaml"]
 
 # Aliases are expanded into plain data; a few nested aliases can otherwise
 # expand exponentially ("billion laughs"). Real policies have a few thousand nodes.
@@ -238,3 +239,14 @@ def parse_yaml(text: str, *, source: str) -> YamlSource:
     if builder.issues:
         raise ConfigError(builder.issues)
     return out
+
+
+def read_yaml(path: Path) -> YamlSource:
+    """Read and parse a config file; an unreadable file is a `ConfigError` like any other."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            [ConfigIssue(file=str(path), line=None, field="", message=f"cannot read: {error}")]
+        ) from None
+    return parse_yaml(text, source=str(path))

@@ -17,7 +17,7 @@ from router.core.policy import Policy, missing_env
 from scenarios.durations import format_duration
 from scenarios.policy_files import load_policy
 from scenarios.scenario_files import LoadedScenario, is_scenario_data, library, load_scenario
-from scenarios.yaml_source import parse_yaml
+from scenarios.yaml_source import read_yaml
 
 __all__ = ["main"]
 
@@ -38,7 +38,7 @@ def _describe_scenario(loaded: LoadedScenario) -> str:
 
 
 def _validate_one(path: Path) -> str:
-    parsed = parse_yaml(path.read_text(encoding="utf-8"), source=str(path))
+    parsed = read_yaml(path)
     data = parsed.data
     if is_scenario_data(data):
         return _describe_scenario(load_scenario(path))
