@@ -18,25 +18,22 @@ __all__ = ["Duration", "format_duration", "parse_duration"]
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _WHOLE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$")
+# Every rejection names the accepted forms: the user is looking at YAML, not at this module.
+_FORMS = "use seconds (90) or text like '600ms', '90s', '25m', '2h28m', '1d'"
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from `90`, `"90s"`, `"2h28m"`...; raises ValueError with the accepted forms."""
     if isinstance(value, bool):
-        raise ValueError(
-            "a duration must be a number of seconds or text like '90s', '25m', '2h28m'"
-        )
+        raise ValueError(f"{value!r} is not a duration: {_FORMS}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and _WHOLE.match(value):
         seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(value))
     else:
-        raise ValueError(
-            f"{value!r} is not a duration: use seconds (90) or text like '600ms', '90s', "
-            "'25m', '2h28m', '1d'"
-        )
+        raise ValueError(f"{value!r} is not a duration: {_FORMS}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"a duration must be finite and ≥ 0, got {value!r}")
+        raise ValueError(f"a duration must be finite and ≥ 0, got {value!r}: {_FORMS}")
     return seconds
 
 

@@ -12,7 +12,7 @@ Kinds and their parameters:
 | kind | an affected request... | parameters |
 |---|---|---|
 | outage | fails with `outcome` | outcome: connect, dns, server, overloaded, edge_5xx |
-| degrade | errors more and slows down | error_rate, latency_multiplier, extra_ttft |
+| degrade | errors more and slows down | error_rate (with outcome), latency_multiplier, extra_ttft |
 | capacity | meets fewer slots (brownout, saturation) | multiplier |
 | rate_limit | gets 429 with Retry-After | rpm, tpm, retry_after |
 | silent | is accepted and never answered | — |
@@ -23,6 +23,7 @@ Kinds and their parameters:
 | dns | cannot open new connections; pooled ones live until recycled | — |
 
 Shapes: `step` (on for the whole window), `ramp` (linear between two levels),
+`piecewise` (linear through `[offset, level]` points: incident curves),
 `oscillate` (on for `duty` of every `period`, optionally settling into full
 failure), `staggered` (per-member start and end offsets), `bernoulli` (each
 `slot` is bad with `probability`), `random` (an alternating up/down process per
@@ -35,10 +36,21 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from collections.abc import Collection
+from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from router.core.policy import check_domain_labels
 from scenarios.durations import Duration
 
 __all__ = [
@@ -52,6 +64,7 @@ __all__ = [
     "Fault",
     "Oscillate",
     "Outage",
+    "Piecewise",
     "Ramp",
     "RandomOutages",
     "RateLimit",
@@ -66,8 +79,6 @@ __all__ = [
     "level_at",
 ]
 
-_DOMAIN = r"^[a-z][a-z0-9_-]*:[A-Za-z0-9_./@-]+$"
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -76,8 +87,13 @@ class _Model(BaseModel):
 class Target(_Model):
     """Deployments carrying any of `domains`, plus those listed in `deployments`."""
 
-    domains: tuple[Annotated[str, Field(pattern=_DOMAIN)], ...] = ()
+    domains: tuple[str, ...] = ()
     deployments: tuple[str, ...] = ()
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_are_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_domain_labels(value)
 
     @model_validator(mode="after")
     def _not_empty(self) -> Target:
@@ -108,6 +124,21 @@ class Oscillate(_Model):
     period: Duration = Field(gt=0)
     duty: float = Field(default=0.5, gt=0, le=1)
     settle_after: Duration | None = None
+
+
+class Piecewise(_Model):
+    """Linear between `[offset, level]` points (offsets from the fault's start), flat after."""
+
+    kind: Literal["piecewise"]
+    points: tuple[tuple[Duration, Annotated[float, Field(ge=0, le=1)]], ...] = Field(min_length=2)
+
+    @field_validator("points")
+    @classmethod
+    def _increasing(cls, value: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        offsets = [offset for offset, _ in value]
+        if offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+            raise ValueError("piecewise offsets must increase")
+        return value
 
 
 class Staggered(_Model):
@@ -148,7 +179,8 @@ class RandomOutages(_Model):
 
 
 Shape = Annotated[
-    Step | Ramp | Oscillate | Staggered | Bernoulli | RandomOutages, Field(discriminator="kind")
+    Step | Ramp | Piecewise | Oscillate | Staggered | Bernoulli | RandomOutages,
+    Field(discriminator="kind"),
 ]
 
 
@@ -161,10 +193,20 @@ class _Fault(_Model):
     intensity: float = Field(default=1.0, ge=0, le=1)
     note: str = ""
 
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> _Fault:
-        if self.end is not None and self.end <= self.start:
+    @field_validator("end")
+    @classmethod
+    def _ends_after_start(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # A field validator (not a model one) so the error names `end`, the field to fix.
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
             raise ValueError("end must be after start")
+        return value
+
+    @model_validator(mode="after")
+    def _ramp_has_a_span(self) -> _Fault:
+        # Without `over` a ramp spans the window; an open-ended one has none to span.
+        if isinstance(self.shape, Ramp) and self.shape.over is None and self.end is None:
+            raise ValueError("an open-ended ramp needs `over` (how long it takes)")
         return self
 
 
@@ -180,6 +222,7 @@ class Degrade(_Fault):
 
     kind: Literal["degrade"]
     error_rate: float = Field(default=0.0, ge=0, le=1)
+    outcome: Literal["server", "overloaded"] = "server"
     latency_multiplier: float = Field(default=1.0, ge=1)
     extra_ttft: Duration = 0.0
 
@@ -300,6 +343,39 @@ def _random_down(shape: RandomOutages, elapsed: float, rng: random.Random) -> bo
     return False
 
 
+def _staggered_window(
+    fault: AnyFault, shape: Staggered, member: str, domains: Collection[str]
+) -> tuple[float, float | None]:
+    """The member's own (start, end): keyed by its id, else by its domains.
+
+    A deployment is down while any of its domains in the fault is down, so among
+    those domains it takes the earliest start and the latest end; a domain with no
+    offset of its own uses the fault's start or end.
+    """
+    listed = set(shape.starts) | set(shape.ends) | set(fault.target.domains)
+    keys = [domain for domain in domains if domain in listed]
+    if member in shape.starts:
+        start = fault.start + shape.starts[member]
+    else:
+        start = min((fault.start + shape.starts.get(k, 0.0) for k in keys), default=fault.start)
+    if member in shape.ends:
+        return start, fault.start + shape.ends[member]
+    ends = [fault.start + shape.ends[k] if k in shape.ends else fault.end for k in keys]
+    if not ends:
+        return start, fault.end
+    finite = [e for e in ends if e is not None]
+    return start, max(finite) if len(finite) == len(ends) else None
+
+
+def _interpolate(points: tuple[tuple[float, float], ...], elapsed: float) -> float:
+    if elapsed <= points[0][0]:
+        return points[0][1] if elapsed == points[0][0] else 0.0
+    for (t0, v0), (t1, v1) in pairwise(points):
+        if elapsed <= t1:
+            return v0 + (v1 - v0) * (elapsed - t0) / (t1 - t0)
+    return points[-1][1]
+
+
 def level_at(
     fault: AnyFault,
     now: float,
@@ -307,19 +383,20 @@ def level_at(
     member: str,
     seed: int,
     fault_index: int,
+    domains: Collection[str] = (),
 ) -> float:
     """How strongly `fault` is on for `member` at `now`, in [0, 1] (intensity included).
 
     Pure and deterministic in (seed, fault_index, member, now): the simulator and
-    the live fakes evaluate the same timeline. `random` shapes walk their process
-    from the fault's start, which is fine for the slot-level questions asked of it.
+    the live fakes evaluate the same timeline. `domains` are the member's failure
+    domains (policy and hidden ones): `staggered` offsets may be keyed by them.
+    `random` shapes walk their process from the fault's start, which is fine for
+    the slot-level questions asked of it.
     """
     start, end = fault.start, fault.end
     shape = fault.shape
     if isinstance(shape, Staggered):
-        start = fault.start + shape.starts.get(member, 0.0)
-        if member in shape.ends:
-            end = fault.start + shape.ends[member]
+        start, end = _staggered_window(fault, shape, member, domains)
     if now < start or (end is not None and now >= end):
         return 0.0
     elapsed = now - start
@@ -328,6 +405,8 @@ def level_at(
         span = shape.over if shape.over is not None else ((end or start + 1.0) - start)
         progress = 1.0 if span <= 0 else min(1.0, elapsed / span)
         level = shape.from_level + (shape.to_level - shape.from_level) * progress
+    elif isinstance(shape, Piecewise):
+        level = _interpolate(shape.points, elapsed)
     elif isinstance(shape, Oscillate):
         settled = shape.settle_after is not None and elapsed >= shape.settle_after
         level = 1.0 if settled or (elapsed % shape.period) < shape.duty * shape.period else 0.0

@@ -73,6 +73,35 @@ def targets_of(fault: AnyFault, policy: Policy, hidden: dict[str, tuple[str, ...
     return hit
 
 
+def _staggered_problems(
+    fault: AnyFault,
+    shape: Staggered,
+    path: FieldPath,
+    scenario: Scenario,
+    policy: Policy,
+    hidden: dict[str, tuple[str, ...]],
+) -> list[tuple[FieldPath, str]]:
+    """Members must be in the target, and their own windows inside the fault's window
+    (which is what reports count as "during faults")."""
+    problems: list[tuple[FieldPath, str]] = []
+    members = set(fault.target.deployments) | set(fault.target.domains)
+    members |= set(targets_of(fault, policy, hidden))
+    length = (scenario.duration if fault.end is None else fault.end) - fault.start
+    for key in ("starts", "ends"):
+        offsets: dict[str, float] = getattr(shape, key)
+        for member, offset in offsets.items():
+            where = (*path, "shape", key, member)
+            if member not in members:
+                problems.append((where, "not a member of this fault's target"))
+            if key == "starts" and offset >= length:
+                problems.append((where, "starts after the fault ends"))
+            if key == "ends" and offset > length:
+                problems.append((where, "ends after the fault ends (offsets are from its start)"))
+            if key == "ends" and offset <= shape.starts.get(member, 0.0):
+                problems.append((where, "ends before this member starts"))
+    return problems
+
+
 def _semantic_problems(
     scenario: Scenario, policy: Policy, *, own_policy: bool, base: Path
 ) -> list[tuple[FieldPath, str]]:
@@ -127,17 +156,7 @@ def _semantic_problems(
         if isinstance(fault, ContentFilter) and fault.task and fault.task not in task_names:
             problems.append(((*path, "task"), f"no task {fault.task!r} in traffic.tasks"))
         if isinstance(fault.shape, Staggered):
-            members = set(fault.target.deployments) | set(fault.target.domains)
-            members |= set(targets_of(fault, policy, hidden))
-            for key in ("starts", "ends"):
-                for member in getattr(fault.shape, key):
-                    if member not in members:
-                        problems.append(
-                            (
-                                (*path, "shape", key, member),
-                                "not a member of this fault's target",
-                            )
-                        )
+            problems.extend(_staggered_problems(fault, fault.shape, path, scenario, policy, hidden))
     return problems
 
 
@@ -157,7 +176,7 @@ def _raise(parsed: YamlSource, problems: list[tuple[FieldPath, str]]) -> NoRetur
 
 
 def load_scenario(path: str | Path, *, policy: str | Path | None = None) -> LoadedScenario:
-    """Load, validate and cross-check a scenario; `policy` overrides the one it names."""
+    """Load, validate and cross-check a scenario; `policy` (a path or a shipped name) overrides."""
     path = Path(path)
     parsed = read_yaml(path)
     data = parsed.data
@@ -181,7 +200,7 @@ def load_scenario(path: str | Path, *, policy: str | Path | None = None) -> Load
                 ],
             )
     else:
-        policy_path = Path(policy)
+        policy_path = resolve_policy_path(str(policy), Path.cwd() / "_") or Path(policy)
     loaded_policy = load_policy(policy_path)
     problems = _semantic_problems(scenario, loaded_policy, own_policy=policy is None, base=path)
     if problems:

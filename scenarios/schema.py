@@ -10,8 +10,9 @@ virtual time and the live runner against the fakes; both read these models.
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -26,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from router.core.policy import RateLimits
+from router.core.policy import RateLimits, check_domain_labels
 from scenarios.durations import Duration
 from scenarios.faults import Fault
 
@@ -139,8 +140,13 @@ class DeploymentWorld(_Model):
     per_token: LatencyModel = LatencyModel(median=0.015, p99=0.05)
     error_rate: float = Field(default=0.0, ge=0, le=1)
     limits: RateLimits = RateLimits()
-    hidden_domains: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*:\S+$")], ...] = ()
+    hidden_domains: tuple[str, ...] = ()
     connection_lifetime: Duration = Field(default=300.0, gt=0)
+
+    @field_validator("hidden_domains")
+    @classmethod
+    def _domains_are_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_domain_labels(value)
 
 
 class World(_Model):
@@ -251,12 +257,15 @@ class Traffic(_Model):
     tasks: tuple[Task, ...] = (Task(name="default"),)
     client: ClientLayer = ClientLayer()
 
-    @model_validator(mode="after")
-    def _unique_tasks(self) -> Traffic:
-        names = [task.name for task in self.tasks]
-        if len(names) != len(set(names)):
-            raise ValueError("task names must be unique")
-        return self
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, value: tuple[Task, ...]) -> tuple[Task, ...]:
+        # On the field, so the error points at `tasks` and names the repeated task.
+        names = [task.name for task in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"task names must be unique; repeated: {', '.join(repeated)}")
+        return value
 
 
 class SLO(_Model):
@@ -308,7 +317,9 @@ def _slo_from_text(value: Any) -> Any:
         try:
             parsed = float(raw)
         except ValueError:
-            raise ValueError(f"{raw!r} in {value!r} is not a number or true/false") from None
+            parsed = math.nan
+        if not math.isfinite(parsed):
+            raise ValueError(f"{raw!r} in {value!r} is not a number or true/false")
     return {"metric": metric, "op": op, "value": parsed}
 
 
@@ -337,6 +348,12 @@ class Scenario(_Model):
         if not _ID.match(value):
             raise ValueError("id must be lowercase letters, digits and dashes")
         return value
+
+    @field_validator("t0", mode="before")
+    @classmethod
+    def _unquoted_time(cls, value: Any) -> Any:
+        # YAML reads an unquoted `t0: 2025-11-18T11:00:00Z` as a datetime; it is still ISO.
+        return value.isoformat() if isinstance(value, date) else value
 
     @field_validator("t0")
     @classmethod

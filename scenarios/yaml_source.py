@@ -33,6 +33,9 @@ MAX_NODES = 100_000
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# YAML 1.1 reads `11:20` as the base-60 integer 680; in a timeline that is a clock time
+# or a duration, never 680 seconds, so such plain scalars stay text (YAML 1.2 agrees).
+_NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
 
 
 @dataclass(slots=True)
@@ -103,6 +106,8 @@ class _Builder:
         return self.scalar(node, path)
 
     def scalar(self, node: yaml.Node, path: FieldPath) -> Any:
+        if node.tag in _NUMBER_TAGS and isinstance(node.value, str) and ":" in node.value:
+            return node.value
         try:
             return self.loader.construct_object(node)
         except yaml.MarkedYAMLError as error:

@@ -26,15 +26,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _describe(policy: Policy) -> str:
     routes = ", ".join(route.name for route in policy.routes)
-    return f"policy {policy.name!r}: {len(policy.deployments)} deployments, routes: {routes}"
+    return (
+        f"policy {policy.name!r}: {_count(len(policy.deployments), 'deployment')}, routes: {routes}"
+    )
 
 
 def _describe_scenario(loaded: LoadedScenario) -> str:
     scenario = loaded.scenario
     return (
         f"scenario {scenario.id!r}: {format_duration(scenario.duration)}, "
-        f"{len(scenario.faults)} faults, {len(scenario.slos)} SLOs, policy {loaded.policy.name!r}"
+        f"{_count(len(scenario.faults), 'fault')}, {_count(len(scenario.slos), 'SLO')}, "
+        f"policy {loaded.policy.name!r}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _validate_one(path: Path) -> str:

@@ -52,6 +52,7 @@ __all__ = [
     "StreamingSettings",
     "Tenant",
     "Timeouts",
+    "check_domain_labels",
     "format_path",
     "missing_env",
     "policy_from_data",
@@ -66,6 +67,16 @@ Strategy = Literal["ordered", "cheapest", "quality", "latency", "weighted", "cas
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_-]*:[A-Za-z0-9_./@-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def check_domain_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """Failure-domain labels must read `kind:name`; one rule for policies and scenarios."""
+    for label in labels:
+        if not _DOMAIN.match(label):
+            raise ValueError(
+                f"failure domain {label!r} must look like 'kind:name' (e.g. 'edge:cloudflare')"
+            )
+    return labels
 
 
 class _Model(BaseModel):
@@ -109,12 +120,7 @@ class Deployment(_Model):
     @field_validator("domains")
     @classmethod
     def _domains_are_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for label in value:
-            if not _DOMAIN.match(label):
-                raise ValueError(
-                    f"failure domain {label!r} must look like 'kind:name' (e.g. 'edge:cloudflare')"
-                )
-        return value
+        return check_domain_labels(value)
 
     @field_validator("quality")
     @classmethod
