@@ -164,12 +164,17 @@ class Bernoulli(_Model):
 
 
 class RandomOutages(_Model):
-    """Alternating up/down periods per member: long-run `availability`, lognormal outages."""
+    """Alternating up/down periods: long-run `availability`, lognormal outage lengths.
+
+    Each member draws its own process, unless `shared`: then one process hits every
+    member at once (a shared edge or egress that is itself unreliable).
+    """
 
     kind: Literal["random"]
     availability: float = Field(gt=0, lt=1)
     median_outage: Duration = Field(gt=0)
     p90_outage: Duration = Field(gt=0)
+    shared: bool = False
 
     @model_validator(mode="after")
     def _p90_above_median(self) -> RandomOutages:
@@ -415,6 +420,6 @@ def level_at(
         rng = _member_rng(seed, fault_index, "*", f"slot{slot}")
         level = 1.0 if rng.random() < shape.probability else 0.0
     elif isinstance(shape, RandomOutages):
-        rng = _member_rng(seed, fault_index, member, "renewal")
+        rng = _member_rng(seed, fault_index, "*" if shape.shared else member, "renewal")
         level = 1.0 if _random_down(shape, elapsed, rng) else 0.0
     return level * fault.intensity

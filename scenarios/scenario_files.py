@@ -107,13 +107,12 @@ def _semantic_problems(
 ) -> list[tuple[FieldPath, str]]:
     problems: list[tuple[FieldPath, str]] = []
     routes = {route.name for route in policy.routes}
+    task_names = {task.name for task in scenario.traffic.tasks}
     for i, task in enumerate(scenario.traffic.tasks):
-        if task.route not in routes:
+        if task.route_in(routes) is None:
+            wanted = " or ".join(repr(name) for name in task.route)
             problems.append(
-                (
-                    ("traffic", "tasks", i, "route"),
-                    f"policy {policy.name!r} has no route {task.route!r}",
-                )
+                (("traffic", "tasks", i, "route"), f"policy {policy.name!r} has no route {wanted}")
             )
     if policy.tenants:
         if not scenario.traffic.tenants:
@@ -136,15 +135,19 @@ def _semantic_problems(
         problems.append((("traffic", "arrivals", "file"), f"no such file {arrivals.file!r}"))
     if isinstance(arrivals, BurstArrivals):
         for j, burst in enumerate(arrivals.bursts):
+            where: FieldPath = ("traffic", "arrivals", "bursts", j)
             if burst.start >= scenario.duration:
+                problems.append(((*where, "start"), "starts after the run ends"))
+            if burst.task is not None and burst.task not in task_names:
+                problems.append(((*where, "task"), f"no task {burst.task!r} in traffic.tasks"))
+            if burst.tenant is not None and burst.tenant not in scenario.traffic.tenants:
                 problems.append(
-                    (("traffic", "arrivals", "bursts", j, "start"), "starts after the run ends")
+                    ((*where, "tenant"), f"no tenant {burst.tenant!r} in traffic.tenants")
                 )
     hidden = {
         deployment_id: entry.hidden_domains
         for deployment_id, entry in scenario.world.deployments.items()
     }
-    task_names = {task.name for task in scenario.traffic.tasks}
     for i, fault in enumerate(scenario.faults):
         path: FieldPath = ("faults", i)
         if fault.start >= scenario.duration:

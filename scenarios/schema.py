@@ -187,11 +187,17 @@ class DiurnalArrivals(_Model):
 
 
 class Burst(_Model):
-    """Extra load: `rate` more requests per second from `start` for `duration`."""
+    """Extra load: `rate` more requests per second from `start` for `duration`.
+
+    By default a burst follows the traffic's tenant and task mix; `tenant` and
+    `task` pin it to one (a runaway agent is one tenant's one kind of work).
+    """
 
     start: Duration
     duration: Duration = Field(gt=0)
     rate: PositiveFloat
+    tenant: str | None = None
+    task: str | None = None
 
 
 class BurstArrivals(_Model):
@@ -215,17 +221,32 @@ Arrivals = Annotated[
 ]
 
 
+def _one_or_many(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
 class Task(_Model):
-    """One class of work in the mix: its share, route, token sizes and needs."""
+    """One class of work in the mix: its share, route, token sizes and needs.
+
+    `route` may list several names: the first one the policy has is used, so one
+    scenario can compare policies whose routes are named differently (a tiered
+    policy's `triage` against a single-vendor policy's `default`).
+    """
 
     name: str = Field(min_length=1)
     share: PositiveFloat = 1.0
-    route: str = "default"
+    route: Annotated[tuple[str, ...], BeforeValidator(_one_or_many)] = Field(
+        default=("default",), min_length=1
+    )
     input_tokens: TokenDistribution = TokenDistribution(median=800, p99=6000)
     output_tokens: TokenDistribution = TokenDistribution(median=300, p99=1500)
     max_output_tokens: PositiveInt | None = None
     needs: frozenset[Literal["tools", "streaming", "json", "vision"]] = frozenset()
     stream: bool = True
+
+    def route_in(self, route_names: set[str] | frozenset[str]) -> str | None:
+        """The route this task calls under a policy with these routes (None: it has none)."""
+        return next((name for name in self.route if name in route_names), None)
 
 
 class ClientBackoff(_Model):
