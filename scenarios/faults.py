@@ -77,6 +77,7 @@ __all__ = [
     "Target",
     "Withdraw",
     "level_at",
+    "member_window",
 ]
 
 
@@ -348,7 +349,7 @@ def _random_down(shape: RandomOutages, elapsed: float, rng: random.Random) -> bo
     return False
 
 
-def _staggered_window(
+def member_window(
     fault: AnyFault, shape: Staggered, member: str, domains: Collection[str]
 ) -> tuple[float, float | None]:
     """The member's own (start, end): keyed by its id, else by its domains.
@@ -401,7 +402,7 @@ def level_at(
     start, end = fault.start, fault.end
     shape = fault.shape
     if isinstance(shape, Staggered):
-        start, end = _staggered_window(fault, shape, member, domains)
+        start, end = member_window(fault, shape, member, domains)
     if now < start or (end is not None and now >= end):
         return 0.0
     elapsed = now - start

@@ -8,10 +8,11 @@ back as one `ConfigError` naming file, line and field.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from router.core.policy import Policy, policy_from_data
+from scenarios.overrides import Override, apply_overrides
 from scenarios.yaml_source import read_yaml
 
 __all__ = ["POLICY_DIR", "load_policy", "shipped_policies"]
@@ -24,11 +25,12 @@ def load_policy(
     *,
     env: Mapping[str, str] | None = None,
     require_env: bool = False,
+    overrides: Sequence[Override] = (),
 ) -> Policy:
     """Load and validate one policy file; its `name` defaults to the file's stem."""
     path = Path(path)
     parsed = read_yaml(path)
-    data = parsed.data
+    data = apply_overrides(parsed.data, overrides, source=str(path))
     if isinstance(data, dict) and "name" not in data:
         data = {"name": path.stem, **data}
     return policy_from_data(

@@ -10,6 +10,7 @@ the provider universe, a policy picks from it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import FieldPath, Policy, format_path, validation_problems
 from scenarios.faults import AnyFault, ContentFilter, Staggered
+from scenarios.overrides import Override, apply_overrides
 from scenarios.policy_files import POLICY_DIR, load_policy
 from scenarios.schema import BurstArrivals, CsvArrivals, Scenario
 from scenarios.yaml_source import YamlSource, read_yaml
@@ -178,11 +180,21 @@ def _raise(parsed: YamlSource, problems: list[tuple[FieldPath, str]]) -> NoRetur
     )
 
 
-def load_scenario(path: str | Path, *, policy: str | Path | None = None) -> LoadedScenario:
-    """Load, validate and cross-check a scenario; `policy` (a path or a shipped name) overrides."""
+def load_scenario(
+    path: str | Path,
+    *,
+    policy: str | Path | None = None,
+    overrides: Sequence[Override] = (),
+) -> LoadedScenario:
+    """Load, validate and cross-check a scenario; `policy` (a path or a shipped name) overrides.
+
+    `overrides` (`--set`) edit the scenario or, for policy keys, its policy.
+    """
     path = Path(path)
     parsed = read_yaml(path)
-    data = parsed.data
+    data = apply_overrides(
+        parsed.data, [o for o in overrides if not o.for_policy], source=str(path)
+    )
     if not isinstance(data, dict):
         _raise(parsed, [((), "a scenario must be a mapping (id, title, traffic, faults, ...)")])
     try:
@@ -204,7 +216,7 @@ def load_scenario(path: str | Path, *, policy: str | Path | None = None) -> Load
             )
     else:
         policy_path = resolve_policy_path(str(policy), Path.cwd() / "_") or Path(policy)
-    loaded_policy = load_policy(policy_path)
+    loaded_policy = load_policy(policy_path, overrides=[o for o in overrides if o.for_policy])
     problems = _semantic_problems(scenario, loaded_policy, own_policy=policy is None, base=path)
     if problems:
         _raise(parsed, problems)

@@ -7,17 +7,32 @@ file, with a message naming file, line and field and never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
 from scenarios.durations import format_duration
+from scenarios.overrides import parse_override
 from scenarios.policy_files import load_policy
-from scenarios.scenario_files import LoadedScenario, is_scenario_data, library, load_scenario
+from scenarios.scenario_files import (
+    LoadedScenario,
+    find_scenario,
+    is_scenario_data,
+    library,
+    load_scenario,
+)
 from scenarios.yaml_source import read_yaml
+from simulator.progress import Progress
+from simulator.runner import RunRequest, run_replications, write_run_dir
+from simulator.sweep import run_sweep
 
 __all__ = ["main"]
 
@@ -121,6 +136,100 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fmt(value: Any, kind: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if kind == "s":
+        return format_duration(round(float(value), 1)) if value >= 1 else f"{value:.2f}s"
+    if kind == "%":
+        return f"{100 * value:.3f}%"
+    return f"{value:.2f}"
+
+
+SUMMARY = (
+    ("scenario", lambda r: r["scenario"]),
+    ("policy", lambda r: r["policy"]),
+    ("requests", lambda r: f"{r['metrics']['requests']:.0f}"),
+    ("availability", lambda r: _fmt(r["metrics"]["availability"], "%")),
+    ("during faults", lambda r: _fmt(r["metrics"]["availability_during_faults"], "%")),
+    ("amp peak", lambda r: _fmt(r["metrics"]["amplification_peak"])),
+    ("TTD", lambda r: _fmt(r["metrics"]["ttd_s"], "s")),
+    ("TTF", lambda r: _fmt(r["metrics"]["ttf_s"], "s")),
+    ("TTR", lambda r: _fmt(r["metrics"]["ttr_s"], "s")),
+    ("$/1k req", lambda r: _fmt(r["metrics"]["cost_per_1k_requests_usd"])),
+    ("recovered", lambda r: _fmt(r["metrics"]["recovered"])),
+    ("score", lambda r: f"{r['score']:.1f}"),
+    ("SLOs", lambda r: f"{sum(s['ok'] for s in r['slos'])}/{len(r['slos'])}"),
+)
+
+
+def summary_table(results: Sequence[dict[str, Any]]) -> str:
+    """The headline metrics of each run, one row per run, aligned."""
+    rows = [[name for name, _ in SUMMARY]] + [[cell(r) for _, cell in SUMMARY] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Simulate each scenario; print the summary; exit 1 when an SLO or a hard check fails."""
+    overrides = tuple(parse_override(text) for text in args.set)
+    results = []
+    for name in args.scenarios:
+        request = RunRequest(
+            scenario=find_scenario(name),
+            policy=args.policy,
+            overrides=overrides,
+            seed=args.seed,
+            replications=args.replications,
+        )
+        loaded = request.load()
+        progress = Progress(loaded.scenario.id, loaded.scenario.duration)
+        result, sim, loaded = run_replications(request, progress=progress)
+        progress.close()
+        seed = result["seed"]
+        out = args.out / f"{loaded.scenario.id}--{loaded.policy.name}--seed{seed}"
+        write_run_dir(out, result, sim)
+        result["run_dir"] = str(out)
+        results.append(result)
+    print(summary_table(results))
+    for result in results:
+        for slo in result["slos"]:
+            if not slo["ok"]:
+                print(
+                    f"SLO failed: {result['scenario']} / {result['policy']}: {slo['name']} "
+                    f"(observed {_fmt(slo['value'])})"
+                )
+        print(f"run dir: {result['run_dir']}")
+    if args.json is not None:
+        payload: Any = results[0] if len(results) == 1 else {"runs": results}
+        args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    return EXIT_OK if all(result["passed"] for result in results) else EXIT_FAILED
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run the grid on a process pool; print the table and write sweep.csv."""
+    base = RunRequest(
+        scenario=find_scenario(args.scenario),
+        policy=args.policy,
+        overrides=tuple(parse_override(text) for text in args.set),
+        seed=args.seed,
+    )
+    loaded = base.load()
+    with ProcessPoolExecutor(max_workers=args.workers or os.cpu_count() or 1) as pool:
+        table = run_sweep(base, args.grid, pool)
+    out = args.out / f"sweep--{loaded.scenario.id}--{loaded.policy.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "sweep.csv", index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"table: {out / 'sweep.csv'}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; one subcommand per user job in DESIGN.md."""
     parser = argparse.ArgumentParser(
@@ -136,6 +245,38 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=cmd_validate)
     listing = commands.add_parser("scenarios", help="list the built-in scenario library")
     listing.set_defaults(run=cmd_scenarios)
+    run = commands.add_parser(
+        "run", help="simulate scenarios through the router core; write results.json and a run dir"
+    )
+    run.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="a file or a library id")
+    run.add_argument("--policy", help="policy file or shipped name (overrides the scenario's)")
+    run.add_argument("--seed", type=int, help="first seed (default: the scenario's)")
+    run.add_argument("--replications", type=int, help="Monte Carlo runs (seeds seed, seed+1, ...)")
+    run.add_argument("--out", type=Path, default=Path("runs"), help="where run dirs go (runs/)")
+    run.add_argument("--json", type=Path, help="also write results.json here")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one scenario or policy field, e.g. traffic.arrivals.rate=50",
+    )
+    run.set_defaults(run=cmd_run)
+    sweep = commands.add_parser("sweep", help="run a scenario over a grid of settings")
+    sweep.add_argument("scenario", metavar="SCENARIO", help="a file or a library id")
+    sweep.add_argument("--policy", help="policy file or shipped name")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="an axis, e.g. resilience.retries.max_attempts_per_deployment=1,2,3",
+    )
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--workers", type=int, help="processes (default: cores)")
+    sweep.add_argument("--out", type=Path, default=Path("runs"))
+    sweep.set_defaults(run=cmd_sweep)
     return parser
 
 
@@ -143,7 +284,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `blastradius` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except ConfigError as error:
+        for issue in error.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return EXIT_USAGE
     return code
 
 

@@ -447,8 +447,9 @@ class Engine:
         outcome = event.outcome
         failure = outcome in BREAKER_FAILURES
         ttft = None
-        if attempt.first_token_at is not None:
-            ttft = attempt.first_token_at - attempt.start
+        first_token_at = attempt.first_token_at or event.first_token_at
+        if first_token_at is not None:
+            ttft = first_token_at - attempt.start
         elif outcome is Outcome.OK:
             ttft = at - attempt.start
         breaker = self.breakers[index]

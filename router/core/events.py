@@ -62,7 +62,9 @@ class AttemptFinished:
     to the client, so the engine knows whether a transparent failover is still
     possible. `retry_after_s` is the provider's Retry-After in any vendor form,
     already parsed. `signals` carries answer-quality hints for cascades
-    (`refusal`, `truncated`, `low_confidence`, ...).
+    (`refusal`, `truncated`, `low_confidence`, ...). `first_token_at` lets a
+    driver that did not send `FirstTokenReceived` (the simulator, to save an
+    event per attempt) say when the first token came.
     """
 
     at: float
@@ -75,6 +77,7 @@ class AttemptFinished:
     retry_after_s: float | None = None
     signals: frozenset[str] = field(default_factory=frozenset)
     detail: str = ""
+    first_token_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

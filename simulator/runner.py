@@ -1,0 +1,191 @@
+"""From a scenario file to results.json and a run directory (the `run` and `sweep` jobs).
+
+A run simulates one scenario with one policy for each replication seed, computes
+DESIGN.md's metrics from the trace with `reports.metrics`, evaluates the
+scenario's SLOs and the score, and writes the run directory. Replications and
+sweep cells go through any `concurrent.futures.Executor` (a local process pool by
+default; a dask or Ray executor runs the same work on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reports.metrics import FaultWindow, RunContext, compute_metrics
+from reports.score import evaluate_slos, score
+
+from scenarios.overrides import Override
+from scenarios.scenario_files import LoadedScenario, load_scenario, targets_of
+from simulator.driver import SimulationResult, simulate
+
+__all__ = ["RunRequest", "aggregate", "run_context", "run_replications", "write_run_dir"]
+
+_Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What to run: picklable, so replications and sweep cells can go to other processes."""
+
+    scenario: Path
+    policy: str | None = None
+    overrides: tuple[Override, ...] = ()
+    seed: int | None = None
+    replications: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> LoadedScenario:
+        """The scenario and policy with overrides applied (ConfigError on any mistake)."""
+        return load_scenario(self.scenario, policy=self.policy, overrides=self.overrides)
+
+
+def run_context(loaded: LoadedScenario) -> RunContext:
+    """What the metrics need to know beyond the trace: fault windows, targets, primaries."""
+    scenario, policy = loaded.scenario, loaded.policy
+    hidden = {d: entry.hidden_domains for d, entry in scenario.world.deployments.items()}
+    windows = tuple(
+        FaultWindow(
+            start=fault.start,
+            end=scenario.duration if fault.end is None else min(fault.end, scenario.duration),
+            targets=frozenset(targets_of(fault, policy, hidden)),
+            open_ended=fault.end is None,
+        )
+        for fault in scenario.faults
+    )
+    routes = {route.name: route for route in policy.routes}
+    used = {task.route_in(set(routes)) for task in scenario.traffic.tasks}
+    primaries = frozenset(routes[name].targets[0] for name in used if name is not None)
+    return RunContext(
+        duration=scenario.duration,
+        faults=windows,
+        recovery_window=scenario.recovery_window,
+        primaries=primaries,
+    )
+
+
+def _result(loaded: LoadedScenario, sim: SimulationResult, seed: int) -> dict[str, Any]:
+    metrics = compute_metrics(sim.attempts, sim.requests, run_context(loaded))
+    slos = evaluate_slos(loaded.scenario.slos, metrics)
+    value = score(metrics)
+    hard = value == 0.0 and (
+        metrics.get("compliance_violations")
+        or metrics.get("truncated_successes")
+        or metrics.get("recovered") is False
+    )
+    return {
+        "scenario": loaded.scenario.id,
+        "policy": loaded.policy.name,
+        "engine": "sim",
+        "seed": seed,
+        "metrics": metrics,
+        "score": value,
+        "slos": slos,
+        "passed": all(slo["ok"] for slo in slos) and not hard,
+        "engine_reasons": sim.reasons,
+        "wall_s": round(sim.wall_s, 3),
+    }
+
+
+def _replicate(request: RunRequest, seed: int) -> tuple[dict[str, Any], SimulationResult]:
+    loaded = request.load()
+    sim = simulate(loaded, seed=seed)
+    return _result(loaded, sim, seed), sim
+
+
+def _numeric(values: list[Any]) -> list[float] | None:
+    if not values or any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Replications → one result: means of numeric metrics with 95 % intervals.
+
+    A boolean metric (recovered) holds only if it held in every replication; the
+    run passes only if every replication passed. Intervals use the normal
+    approximation, mean ± 1.96 · s / √n.
+    """
+    first = dict(results[0])
+    if len(results) == 1:
+        return first
+    metrics: dict[str, Any] = {}
+    intervals: dict[str, list[float]] = {}
+    for key, value in first["metrics"].items():
+        values = [result["metrics"].get(key) for result in results]
+        numbers = _numeric(values)
+        if numbers is not None:
+            mean = statistics.fmean(numbers)
+            half = _Z95 * statistics.stdev(numbers) / math.sqrt(len(numbers))
+            metrics[key] = mean
+            intervals[key] = [mean - half, mean + half]
+        elif all(isinstance(v, bool) for v in values):
+            metrics[key] = all(values)
+        else:
+            metrics[key] = value
+    first["metrics"] = metrics
+    first["intervals"] = intervals
+    first["replications"] = len(results)
+    first["seeds"] = [result["seed"] for result in results]
+    first["score"] = statistics.fmean(result["score"] for result in results)
+    first["slos"] = [
+        {**slo, "ok": all(result["slos"][i]["ok"] for result in results)}
+        for i, slo in enumerate(first["slos"])
+    ]
+    first["passed"] = all(result["passed"] for result in results)
+    return first
+
+
+def run_replications(
+    request: RunRequest,
+    *,
+    executor: Executor | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[dict[str, Any], SimulationResult, LoadedScenario]:
+    """Run every replication; the first one's trace is kept for the run directory."""
+    loaded = request.load()
+    scenario = loaded.scenario
+    seed = scenario.seed if request.seed is None else request.seed
+    count = request.replications or scenario.replications
+    first_sim = simulate(loaded, seed=seed, progress=progress)
+    results = [_result(loaded, first_sim, seed)]
+    seeds = [seed + i for i in range(1, count)]
+    if seeds:
+        own = executor is None
+        pool = executor or ProcessPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1))
+        try:
+            futures = [pool.submit(_replicate, request, s) for s in seeds]
+            results.extend(future.result()[0] for future in futures)
+        finally:
+            if own:
+                pool.shutdown()
+    merged = aggregate(results)
+    merged.update(request.meta)
+    return merged, first_sim, loaded
+
+
+def write_run_dir(out: Path, result: dict[str, Any], sim: SimulationResult) -> Path:
+    """results.json and the trace (attempts.csv, requests.csv) in `out`; returns `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    sim.attempts.to_csv(out / "attempts.csv", index=False)
+    sim.requests.to_csv(out / "requests.csv", index=False)
+    (out / "results.json").write_text(
+        json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n",
+        encoding="utf-8",
+    )
+    return out
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
