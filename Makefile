@@ -12,8 +12,7 @@ $(BIN)/blastradius: pyproject.toml
 	touch $@
 
 demo: $(BIN)/blastradius
-	$(BIN)/blastradius validate scenarios/policies/*.yaml scenarios/library/*.yaml
-	$(BIN)/blastradius scenarios
+	$(BIN)/blastradius run cloudflare-2025-11-18
 
 test: $(BIN)/blastradius
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q

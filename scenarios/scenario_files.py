@@ -29,6 +29,7 @@ __all__ = [
     "LIBRARY_DIR",
     "LoadedScenario",
     "find_scenario",
+    "hidden_domains",
     "is_scenario_data",
     "library",
     "load_scenario",
@@ -63,6 +64,11 @@ def resolve_policy_path(name: str, scenario_path: Path) -> Path | None:
     else:
         candidates.append(POLICY_DIR / f"{name}.yaml")
     return next((path for path in candidates if path.is_file()), None)
+
+
+def hidden_domains(scenario: Scenario, policy: Policy) -> dict[str, tuple[str, ...]]:
+    """The world's hidden domains of each policy deployment (defaults included)."""
+    return {d.id: scenario.world.for_deployment(d.id).hidden_domains for d in policy.deployments}
 
 
 def targets_of(fault: AnyFault, policy: Policy, hidden: dict[str, tuple[str, ...]]) -> list[str]:
@@ -146,10 +152,7 @@ def _semantic_problems(
                 problems.append(
                     ((*where, "tenant"), f"no tenant {burst.tenant!r} in traffic.tenants")
                 )
-    hidden = {
-        deployment_id: entry.hidden_domains
-        for deployment_id, entry in scenario.world.deployments.items()
-    }
+    hidden = hidden_domains(scenario, policy)
     for i, fault in enumerate(scenario.faults):
         path: FieldPath = ("faults", i)
         if fault.start >= scenario.duration:

@@ -31,7 +31,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -76,6 +76,7 @@ class SimulationResult:
     reasons: dict[str, int]
     duration: float
     wall_s: float = 0.0
+    providers: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _Call:
@@ -132,12 +133,42 @@ class _Verdict(NamedTuple):
 class _Provider:
     """A deployment's busy slots and queue (the parts of a provider a pure model cannot hold)."""
 
-    __slots__ = ("busy", "model", "queue")
+    __slots__ = (
+        "busy",
+        "busy_s",
+        "model",
+        "overloaded",
+        "peak_queue",
+        "queue",
+        "queued",
+        "served",
+        "wait_s",
+    )
 
     def __init__(self, model: ProviderModel) -> None:
         self.model = model
         self.busy = 0
-        self.queue: deque[tuple[SendAttempt, _Call]] = deque()
+        self.queue: deque[tuple[SendAttempt, _Call, float]] = deque()
+        self.busy_s = 0.0
+        self.wait_s = 0.0
+        self.served = 0
+        self.queued = 0
+        self.overloaded = 0
+        self.peak_queue = 0
+
+    def stats(self, duration: float) -> dict[str, float]:
+        """Load against capacity over the run: slot-seconds busy, seconds waited in the queue,
+        attempts served, queued and refused as overloaded."""
+        capacity = self.model.capacity(0.0)
+        return {
+            "busy_s": self.busy_s,
+            "wait_s": self.wait_s,
+            "served": self.served,
+            "queued": self.queued,
+            "overloaded": self.overloaded,
+            "peak_queue": self.peak_queue,
+            "utilisation": self.busy_s / (capacity * duration) if capacity and duration else 0.0,
+        }
 
 
 class _Simulation:
@@ -302,7 +333,7 @@ class _Simulation:
         delay = self.client_backoff.delay(call.attempt, call.prev_backoff, self.rng)
         call.prev_backoff = delay
         call.attempt += 1
-        self.at(self.env.now + delay, lambda _: self.call(call))
+        self.at(self.env.now + delay, partial(self.call, call))
 
     def finish(self, call: _Call) -> None:
         call.done = True
@@ -328,11 +359,14 @@ class _Simulation:
         elif provider.busy < model.capacity(now):
             self.start(provider, send, call)
         elif len(provider.queue) < model.queue_limit:
-            provider.queue.append((send, call))
+            provider.queue.append((send, call, now))
+            provider.queued += 1
+            provider.peak_queue = max(provider.peak_queue, len(provider.queue))
             attempt_id = send.attempt_id
             self.queued.add(attempt_id)
             self.at(send.first_token_by, lambda _: self.queue_deadline(attempt_id))
         else:
+            provider.overloaded += 1
             self.follow(send, call, model.overload_plan(now), now, None)
 
     def queue_deadline(self, attempt_id: int) -> None:
@@ -343,6 +377,8 @@ class _Simulation:
     def start(self, provider: _Provider, send: SendAttempt, call: _Call) -> None:
         now = self.env.now
         provider.busy += 1
+        provider.busy_s -= now
+        provider.served += 1
         self.queued.discard(send.attempt_id)
         plan = provider.model.plan(
             now,
@@ -354,12 +390,14 @@ class _Simulation:
         self.follow(send, call, plan, now, provider)
 
     def release(self, provider: _Provider, _: object = None) -> None:
+        now = self.env.now
         provider.busy -= 1
+        provider.busy_s += now
         queue = provider.queue
         model = provider.model
-        now = self.env.now
         while queue and provider.busy < model.capacity(now):
-            send, call = queue.popleft()
+            send, call, since = queue.popleft()
+            provider.wait_s += now - since
             self.start(provider, send, call)
 
     def follow(
@@ -516,4 +554,8 @@ def simulate(
         reasons={reason.value: n for reason, n in sorted(simulation.engine.reasons.items())},
         duration=loaded.scenario.duration,
         wall_s=time.perf_counter() - started,
+        providers={
+            name: provider.stats(loaded.scenario.duration)
+            for name, provider in simulation.providers.items()
+        },
     )

@@ -21,9 +21,8 @@ from typing import Any
 
 from reports.metrics import FaultWindow, RunContext, compute_metrics
 from reports.score import evaluate_slos, score
-
 from scenarios.overrides import Override
-from scenarios.scenario_files import LoadedScenario, load_scenario, targets_of
+from scenarios.scenario_files import LoadedScenario, hidden_domains, load_scenario, targets_of
 from simulator.driver import SimulationResult, simulate
 
 __all__ = ["RunRequest", "aggregate", "run_context", "run_replications", "write_run_dir"]
@@ -50,7 +49,7 @@ class RunRequest:
 def run_context(loaded: LoadedScenario) -> RunContext:
     """What the metrics need to know beyond the trace: fault windows, targets, primaries."""
     scenario, policy = loaded.scenario, loaded.policy
-    hidden = {d: entry.hidden_domains for d, entry in scenario.world.deployments.items()}
+    hidden = hidden_domains(scenario, policy)
     windows = tuple(
         FaultWindow(
             start=fault.start,
@@ -90,6 +89,7 @@ def _result(loaded: LoadedScenario, sim: SimulationResult, seed: int) -> dict[st
         "slos": slos,
         "passed": all(slo["ok"] for slo in slos) and not hard,
         "engine_reasons": sim.reasons,
+        "providers": sim.providers,
         "wall_s": round(sim.wall_s, 3),
     }
 

@@ -458,8 +458,8 @@ def test_the_library_example_loads() -> None:
         7 * 3600.0,
         "domain-aware",
     )
-    assert [fault.kind for fault in scenario.faults] == ["outage", "degrade"]
-    assert scenario.fault_windows == [(1200.0, 12600.0), (12600.0, 21960.0)]
+    assert [fault.kind for fault in scenario.faults] == ["outage"]
+    assert scenario.fault_windows == [(1200.0, 12600.0)]
     assert all(source.url for source in scenario.sources)
 
 
