@@ -1,8 +1,9 @@
 """Benchmark: simulated requests per wall second, with the real router core in the loop.
 
 Run: `python -m simulator.bench [--rate 50] [--hours 1] [--policy domain-aware]`.
-It replays the Cloudflare library scenario's world and traffic with no faults (so
-every request is the simple, common case) at `--rate` requests/s for `--hours`
+It replays the Cloudflare library scenario's world and traffic with no faults and
+ample capacity (so every request is the simple, common case: no queueing, one
+attempt) at `--rate` requests/s for `--hours`
 of virtual time, and prints the simulator's throughput next to the router core
 driven alone by a bare loop over the same number of requests — the ratio is what
 SimPy, the provider model, traffic and the client layer cost on top of the core.
@@ -65,6 +66,7 @@ def main() -> None:
                 f"duration={args.hours * 3600:g}",
                 f"traffic.arrivals.rate={args.rate:g}",
                 "traffic.client.retries=0",
+                "world.defaults.capacity=5000",
             )
         ),
     )

@@ -197,6 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         results.append(result)
     print(summary_table(results))
     for result in results:
+        for failure in result.get("hard_failures", []):
+            print(f"hard failure: {result['scenario']} / {result['policy']}: {failure}")
         for slo in result["slos"]:
             if not slo["ok"]:
                 print(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.metrics import FaultWindow, RunContext, compute_metrics
-from reports.score import evaluate_slos, score
+from reports.score import evaluate_slos, hard_failures, score
 from scenarios.overrides import Override
 from scenarios.scenario_files import LoadedScenario, hidden_domains, load_scenario, targets_of
 from simulator.driver import SimulationResult, simulate
@@ -73,20 +73,16 @@ def run_context(loaded: LoadedScenario) -> RunContext:
 def _result(loaded: LoadedScenario, sim: SimulationResult, seed: int) -> dict[str, Any]:
     metrics = compute_metrics(sim.attempts, sim.requests, run_context(loaded))
     slos = evaluate_slos(loaded.scenario.slos, metrics)
-    value = score(metrics)
-    hard = value == 0.0 and (
-        metrics.get("compliance_violations")
-        or metrics.get("truncated_successes")
-        or metrics.get("recovered") is False
-    )
+    hard = hard_failures(metrics)
     return {
         "scenario": loaded.scenario.id,
         "policy": loaded.policy.name,
         "engine": "sim",
         "seed": seed,
         "metrics": metrics,
-        "score": value,
+        "score": score(metrics),
         "slos": slos,
+        "hard_failures": hard,
         "passed": all(slo["ok"] for slo in slos) and not hard,
         "engine_reasons": sim.reasons,
         "providers": sim.providers,
@@ -139,6 +135,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         {**slo, "ok": all(result["slos"][i]["ok"] for result in results)}
         for i, slo in enumerate(first["slos"])
     ]
+    first["hard_failures"] = sorted({f for result in results for f in result["hard_failures"]})
     first["passed"] = all(result["passed"] for result in results)
     return first
 
