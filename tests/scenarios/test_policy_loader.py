@@ -17,8 +17,9 @@ from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy
 from scenarios.policy_files import load_policy
 from scenarios.yaml_source import MAX_NODES, parse_yaml
+from tests.scenarios.editing import MARK, edited, marked_line
+from tests.scenarios.editing import write as write_file
 
-MARK = "# <-"
 KEY_HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 BASE = """\
@@ -56,24 +57,11 @@ tenants:
 
 def policy(*edits: tuple[str, str], tail: str = "") -> str:
     """BASE (+ `tail`) with each `(old, new)` replaced; `old` must occur exactly once."""
-    text = BASE + tail
-    for old, new in edits:
-        assert text.count(old) == 1, f"edit target {old!r} must occur exactly once"
-        text = text.replace(old, new)
-    return text
-
-
-def marked_line(text: str) -> int:
-    """1-based line of the `# <-` marker."""
-    lines = [i for i, line in enumerate(text.splitlines(), start=1) if MARK in line]
-    assert len(lines) == 1, "a case marks exactly one line"
-    return lines[0]
+    return edited(BASE + tail, *edits)
 
 
 def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_file(tmp_path, text, name)
 
 
 def issues_of(path: Path, **kwargs: Any) -> list[ConfigIssue]:

@@ -18,8 +18,8 @@ from router.core.errors import ConfigError, ConfigIssue
 from scenarios.policy_files import POLICY_DIR
 from scenarios.scenario_files import LIBRARY_DIR, load_scenario
 from scenarios.schema import SLO, Scenario, World
-
-MARK = "# <-"
+from tests.scenarios.editing import MARK, edited, marked_line
+from tests.scenarios.editing import write as write_file
 
 BASE = """\
 # tiny — a minimal valid scenario that the cases below break one field at a time.
@@ -68,24 +68,11 @@ NAIVE = POLICY_DIR / "naive-two-vendor.yaml"
 
 def scenario(*edits: tuple[str, str]) -> str:
     """BASE with each `(old, new)` replaced; `old` must occur exactly once."""
-    text = BASE
-    for old, new in edits:
-        assert text.count(old) == 1, f"edit target {old!r} must occur exactly once"
-        text = text.replace(old, new)
-    return text
-
-
-def marked_line(text: str) -> int:
-    """1-based line of the `# <-` marker."""
-    lines = [i for i, line in enumerate(text.splitlines(), start=1) if MARK in line]
-    assert len(lines) == 1, "a case marks exactly one line"
-    return lines[0]
+    return edited(BASE, *edits)
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_file(tmp_path, text, name)
 
 
 def issues_of(path: Path, **kwargs: Any) -> list[ConfigIssue]:
