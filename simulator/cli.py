@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from reports.plots import sweep_png
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
 from scenarios.durations import format_duration
@@ -30,9 +31,16 @@ from scenarios.scenario_files import (
     load_scenario,
 )
 from scenarios.yaml_source import read_yaml
+from simulator import gate
 from simulator.progress import Progress
-from simulator.runner import RunRequest, run_replications, write_run_dir
-from simulator.sweep import run_sweep
+from simulator.runner import (
+    RunRequest,
+    run_context,
+    run_replications,
+    run_title,
+    write_run_dir,
+)
+from simulator.sweep import COLUMNS, run_sweep
 
 __all__ = ["main"]
 
@@ -192,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
         seed = result["seed"]
         out = args.out / f"{loaded.scenario.id}--{loaded.policy.name}--seed{seed}"
-        write_run_dir(out, result, sim)
+        write_run_dir(out, result, sim, context=run_context(loaded), title=run_title(loaded, seed))
         result["run_dir"] = str(out)
         results.append(result)
     print(summary_table(results))
@@ -206,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"(observed {_fmt(slo['value'])})"
                 )
         print(f"run dir: {result['run_dir']}")
+        print(f"report: {Path(result['run_dir']) / 'report.html'}")
     if args.json is not None:
         payload: Any = results[0] if len(results) == 1 else {"runs": results}
         args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
@@ -226,10 +235,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out / f"sweep--{loaded.scenario.id}--{loaded.policy.name}"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "sweep.csv", index=False)
+    axes = [spec.partition("=")[0] for spec in args.grid]
+    chart = sweep_png(
+        table,
+        axes[0],
+        args.metric,
+        hue=axes[1] if len(axes) > 1 else None,
+        title=f"{loaded.scenario.id} — {loaded.policy.name}",
+    )
+    (out / "sweep.png").write_bytes(chart)
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"table: {out / 'sweep.csv'}")
+    print(f"chart: {out / 'sweep.png'} ({args.metric} against {axes[0]})")
     return EXIT_OK
+
+
+def sweep_columns() -> list[str]:
+    """Metrics a sweep table holds (and sweep.png can plot)."""
+    return [*COLUMNS, "score"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,8 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--seed", type=int)
     sweep.add_argument("--workers", type=int, help="processes (default: cores)")
+    sweep.add_argument(
+        "--metric",
+        default="availability_during_faults",
+        choices=sweep_columns(),
+        help="what sweep.png plots against the first --grid axis",
+    )
     sweep.add_argument("--out", type=Path, default=Path("runs"))
     sweep.set_defaults(run=cmd_sweep)
+    gate.add_parser(commands)
     return parser
 
 

@@ -19,13 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reports.html import report_html
 from reports.metrics import FaultWindow, RunContext, compute_metrics
+from reports.plots import timeline_png
 from reports.score import evaluate_slos, hard_failures, score
 from scenarios.overrides import Override
 from scenarios.scenario_files import LoadedScenario, hidden_domains, load_scenario, targets_of
 from simulator.driver import SimulationResult, simulate
 
-__all__ = ["RunRequest", "aggregate", "run_context", "run_replications", "write_run_dir"]
+__all__ = [
+    "RunRequest",
+    "aggregate",
+    "run_context",
+    "run_replications",
+    "run_title",
+    "write_run_dir",
+]
 
 _Z95 = 1.959963984540054
 
@@ -131,13 +140,19 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     first["replications"] = len(results)
     first["seeds"] = [result["seed"] for result in results]
     first["score"] = statistics.fmean(result["score"] for result in results)
-    first["slos"] = [
-        {**slo, "ok": all(result["slos"][i]["ok"] for result in results)}
-        for i, slo in enumerate(first["slos"])
-    ]
+    first["slos"] = [_worst(i, results) for i in range(len(first["slos"]))]
     first["hard_failures"] = sorted({f for result in results for f in result["hard_failures"]})
     first["passed"] = all(result["passed"] for result in results)
     return first
+
+
+def _worst(index: int, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """An SLO over replications holds only if it held in each; show the value that broke it."""
+    verdicts = [result["slos"][index] for result in results]
+    broken = [slo for slo in verdicts if not slo["ok"]]
+    if broken:
+        return {**broken[0], "replications_failed": len(broken)}
+    return {**verdicts[0], "replications_failed": 0}
 
 
 def run_replications(
@@ -168,8 +183,27 @@ def run_replications(
     return merged, first_sim, loaded
 
 
-def write_run_dir(out: Path, result: dict[str, Any], sim: SimulationResult) -> Path:
-    """results.json and the trace (attempts.csv, requests.csv) in `out`; returns `out`."""
+def run_title(loaded: LoadedScenario, seed: int) -> str:
+    """The caption of a run's plots and page: which scenario, policy and seed, and what it is."""
+    scenario = loaded.scenario
+    return f"{scenario.id} / {loaded.policy.name}, seed {seed}: {scenario.title}"
+
+
+def write_run_dir(
+    out: Path,
+    result: dict[str, Any],
+    sim: SimulationResult,
+    *,
+    context: RunContext,
+    title: str,
+) -> Path:
+    """The run directory `out`; returns `out`.
+
+    results.json, the trace (attempts.csv, requests.csv), `timeline.png` and
+    `report.html` (the page a person opens first; it embeds the timeline). The
+    plots need `context` (the fault windows to shade, the run's length), which the
+    trace alone does not carry; `reports` renders, this function writes.
+    """
     out.mkdir(parents=True, exist_ok=True)
     sim.attempts.to_csv(out / "attempts.csv", index=False)
     sim.requests.to_csv(out / "requests.csv", index=False)
@@ -177,6 +211,10 @@ def write_run_dir(out: Path, result: dict[str, Any], sim: SimulationResult) -> P
         json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n",
         encoding="utf-8",
     )
+    timeline = timeline_png(sim.attempts, sim.requests, context, title=title)
+    (out / "timeline.png").write_bytes(timeline)
+    page = report_html(result, {"timeline": timeline}, title=title)
+    (out / "report.html").write_text(page, encoding="utf-8")
     return out
 
 

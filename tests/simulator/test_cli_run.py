@@ -35,11 +35,20 @@ def test_run_writes_results_json_and_a_run_dir(
         assert key in result
     assert result["engine"] == "sim" and result["policy"] == "domain-aware"
     run_dir = Path(result["run_dir"])
-    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "attempts.csv", "requests.csv"}
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "results.json",
+        "attempts.csv",
+        "requests.csv",
+        "timeline.png",
+        "report.html",
+    }
+    assert (run_dir / "timeline.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert 'id="summary"' in (run_dir / "report.html").read_text(encoding="utf-8")
     with (run_dir / "requests.csv").open(encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     assert header[:4] == ["request_id", "tenant", "route", "task"]
     assert "cloudflare-2025-12-05" in printed and "run dir:" in printed
+    assert f"report: {run_dir / 'report.html'}" in printed
 
 
 def test_failed_slos_exit_1_and_are_named(
@@ -132,3 +141,4 @@ def test_sweep_writes_one_row_per_cell(tmp_path: Path, capsys: pytest.CaptureFix
     assert {float(row["traffic.arrivals.rate"]) for row in rows} == {0.5, 1.0}
     assert {row["resilience.retries.max_attempts_per_deployment"] for row in rows} == {"1", "2"}
     assert "availability" in printed
+    assert (table.parent / "sweep.png").read_bytes().startswith(b"\x89PNG")

@@ -15,7 +15,13 @@ import pytest
 from scenarios.overrides import parse_override
 from scenarios.policy_files import load_policy, shipped_policies
 from scenarios.scenario_files import LIBRARY_DIR, load_scenario
-from simulator.runner import RunRequest, run_replications, write_run_dir
+from simulator.runner import (
+    RunRequest,
+    run_context,
+    run_replications,
+    run_title,
+    write_run_dir,
+)
 
 
 def run(scenario: str, policy: str | None = None, *settings: str) -> dict[str, object]:
@@ -93,9 +99,15 @@ def test_same_seed_same_results(tmp_path: Path) -> None:
     )
     texts = []
     for name in ("a", "b"):
-        result, sim, _ = run_replications(request)
+        result, sim, loaded = run_replications(request)
         result.pop("wall_s")
-        write_run_dir(tmp_path / name, result, sim)
+        write_run_dir(
+            tmp_path / name,
+            result,
+            sim,
+            context=run_context(loaded),
+            title=run_title(loaded, result["seed"]),
+        )
         texts.append((tmp_path / name / "results.json").read_text(encoding="utf-8"))
     assert texts[0] == texts[1]
     other, _, _ = run_replications(
