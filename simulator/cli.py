@@ -31,7 +31,7 @@ from scenarios.scenario_files import (
     load_scenario,
 )
 from scenarios.yaml_source import read_yaml
-from simulator import gate
+from simulator import evidence, gate
 from simulator.progress import Progress
 from simulator.runner import (
     RunRequest,
@@ -310,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, default=Path("runs"))
     sweep.set_defaults(run=cmd_sweep)
     gate.add_parser(commands)
+    evidence.add_parser(commands)
     return parser
 
 
