@@ -169,7 +169,7 @@ def normalise_attempts(attempts: pd.DataFrame | None) -> pd.DataFrame:
     att = _frame(attempts, ATTEMPT_COLUMNS)
     for c in ("request_id", "deployment", "outcome", "reason", "route", "tenant", "task"):
         att[c] = _strings(att[c])
-    for c in ("start_s", "end_s", "arrival_s"):
+    for c in ("start_s", "end_s", "arrival_s", "ttft_s"):
         att[c] = _floats(att[c], math.nan)
     for c in ("cost_usd", "input_tokens", "output_tokens", "attempt"):
         att[c] = _floats(att[c])
@@ -395,6 +395,18 @@ def latency_percentiles(
     return {q: float(v) for q, v in zip(qs, values, strict=True)}
 
 
+def ttft_percentiles(
+    attempts: pd.DataFrame, quantiles: Iterable[float] = (50, 99)
+) -> dict[float, float | None]:
+    """Time to first token (`ttft_s`) of `ok` attempts; None without any."""
+    qs = list(quantiles)
+    ok = attempts["outcome"] == "ok"
+    values = attempts.loc[ok, "ttft_s"].dropna().to_numpy(dtype=float)
+    if values.size == 0:
+        return dict.fromkeys(qs)
+    return {q: float(v) for q, v in zip(qs, np.percentile(values, qs), strict=True)}
+
+
 def compliance_violations(requests: pd.DataFrame) -> int:
     """Request rows with `compliant` false (served against residency/compliance rules)."""
     return int((~requests["compliant"].astype(bool)).sum())
@@ -605,6 +617,7 @@ def compute_metrics(
     n = len(logical)
     cost = cost_usd(att)
     latency = latency_percentiles(logical)
+    ttft = ttft_percentiles(att)
     first = context.first_fault
     timings = [fault_timings(att, f, context.primaries, req) for f in context.faults]
     first_timing: Mapping[str, Any] = (
@@ -626,6 +639,8 @@ def compute_metrics(
         "latency_p50_s": latency[50],
         "latency_p95_s": latency[95],
         "latency_p99_s": latency[99],
+        "ttft_p50_s": ttft[50],
+        "ttft_p99_s": ttft[99],
         "compliance_violations": compliance_violations(req),
         "truncated_successes": truncated_successes(req),
         "recovered": None if recovery is None else recovery["recovered"],

@@ -411,6 +411,7 @@ class Engine:
                     output_tokens=event.output_tokens,
                     cost_usd=cost,
                     reason=attempt.reason.value if attempt.reason else "",
+                    ttft_s=_ttft(attempt, event),
                 )
             )
         if attempt.cancelled:
@@ -446,12 +447,7 @@ class Engine:
         index = attempt.candidate.index
         outcome = event.outcome
         failure = outcome in BREAKER_FAILURES
-        ttft = None
-        first_token_at = attempt.first_token_at or event.first_token_at
-        if first_token_at is not None:
-            ttft = first_token_at - attempt.start
-        elif outcome is Outcome.OK:
-            ttft = at - attempt.start
+        ttft = _ttft(attempt, event)
         breaker = self.breakers[index]
         if breaker is not None:
             slow = ttft is not None and ttft > self._slow_call_s
@@ -769,3 +765,13 @@ class Engine:
                 client_attempt=request.client_attempt,
             )
         )
+
+
+def _ttft(attempt: _Attempt, event: AttemptFinished) -> float | None:
+    """Time to first token; an ok answer with no token event counts its whole duration."""
+    first_token_at = attempt.first_token_at or event.first_token_at
+    if first_token_at is not None:
+        return first_token_at - attempt.start
+    if event.outcome is Outcome.OK:
+        return event.at - attempt.start
+    return None

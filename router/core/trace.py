@@ -19,7 +19,8 @@ __all__ = [
 
 
 class AttemptRow(NamedTuple):
-    """One upstream call. `origin` is `client` for the first attempt of a client call.
+    """One upstream call. `origin` is `client` for the first attempt of a client call;
+    `ttft_s` is its time to first token (None when no token came).
 
     Rows are named tuples: the engine writes two per request on the simulator's hot
     path, and a tuple costs a fraction of a dataclass to build.
@@ -41,6 +42,7 @@ class AttemptRow(NamedTuple):
     output_tokens: int
     cost_usd: float
     reason: str
+    ttft_s: float | None = None
 
 
 class RequestRow(NamedTuple):

@@ -557,3 +557,17 @@ def test_windowed_of_an_empty_trace_is_empty() -> None:
 def test_fault_window_rejects_an_end_before_its_start() -> None:
     with pytest.raises(ValueError, match="before it starts"):
         FaultWindow(start=10.0, end=5.0, targets=frozenset({"a"}))
+
+
+def test_time_to_first_token_percentiles_count_ok_attempts_only() -> None:
+    rows = [attempt(f"r{i}", "a", float(i)) for i in range(101)]
+    for i, row in enumerate(rows):
+        row["ttft_s"] = float(i) / 100
+    failed = attempt("x", "a", 5.0, outcome="server")
+    failed["ttft_s"] = 50.0
+    att = attempts_frame([*rows, failed])
+    req = requests_frame([request(f"r{i}", float(i)) for i in range(101)] + [request("x", 5.0)])
+    got = compute_metrics(att, req, context())
+    assert got["ttft_p50_s"] == pytest.approx(0.5)
+    assert got["ttft_p99_s"] == pytest.approx(0.99)
+    assert compute_metrics(att.iloc[:0], req.iloc[:0], context())["ttft_p50_s"] is None
