@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from reports.gate import (
     BaselineError,
     check_baseline,
@@ -36,6 +38,7 @@ from reports.gate import (
     unrunnable,
     verdict,
 )
+from reports.plots import heatmap_png
 from router.core.errors import ConfigError, ConfigIssue
 from scenarios.overrides import Override, parse_override
 from scenarios.policy_files import load_policy
@@ -326,5 +329,13 @@ def _gate(args: argparse.Namespace) -> int:
             handle.write(summary + "\n")
     if args.junit is not None:
         _write(args.junit, junit_xml(results, regressions, skipped=skipped, policy=policy_name))
+    if results:
+        scores = pd.DataFrame(
+            {policy_name: {result["scenario"]: result["score"] for result in results}}
+        )
+        heatmap = heatmap_png(scores, title=f"resilience score — {policy_name}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "heatmap.png").write_bytes(heatmap)
+        print(f"heatmap: {args.out / 'heatmap.png'}")
     print(f"run dirs: {args.out}")
     return EXIT_OK if passed else EXIT_FAILED

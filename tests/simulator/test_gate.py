@@ -71,7 +71,8 @@ def test_update_baseline_writes_a_sorted_baseline_and_passes(
     assert data["version"] == 1 and data["policy"] == "domain-aware"
     entry = data["scenarios"][EDGE_STEP]
     assert entry["score"] > 0 and entry["metrics"]["availability"] is not None
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    (run_dir,) = [path for path in (tmp_path / "runs").iterdir() if path.is_dir()]
+    assert (tmp_path / "runs" / "heatmap.png").read_bytes().startswith(b"\x89PNG")
     result = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     assert result["scenario"] == EDGE_STEP and result["passed"] is True
 
@@ -161,7 +162,8 @@ def test_broken_slos_fail_with_one_junit_failure_each(
     printed = capsys.readouterr().out
     assert code == 1
     assert "### Broken SLOs" in printed
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    (run_dir,) = [path for path in (tmp_path / "runs").iterdir() if path.is_dir()]
+    assert (tmp_path / "runs" / "heatmap.png").read_bytes().startswith(b"\x89PNG")
     result: dict[str, Any] = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     broken = [slo["name"] for slo in result["slos"] if not slo["ok"]]
     assert "availability_during_faults >= 0.999" in broken
