@@ -454,32 +454,65 @@ def recovery_check(logical: pd.DataFrame, context: RunContext) -> dict[str, Any]
     }
 
 
-def token_amplification(attempts: pd.DataFrame, requests: pd.DataFrame) -> float | None:
-    """Billed output tokens (every attempt) ÷ output tokens of the `ok` attempts that answered.
+def _useful_answers(attempts: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """The `ok` attempt that answered each request row with final `ok`.
 
-    The attempt that answered a request row with final `ok` is its `ok` attempt on
-    `served_by` whose `end_s` is closest to the row's `done_s` (one per row, so a
-    hedge or an answer the client had already abandoned is billed but not useful).
-    None when no answer delivered a token.
+    It is the row's `ok` attempt on `served_by` whose `end_s` is closest to the row's
+    `done_s` (one per row, so a hedge or an answer the client had already abandoned is
+    billed but not useful). Columns: `start_s`, `output_tokens`.
     """
-    billed = float(attempts["output_tokens"].sum()) if len(attempts) else 0.0
+    empty = pd.DataFrame({"start_s": pd.Series(dtype=float), "output_tokens": []})
     answered = requests.loc[requests["final"] == "ok", ["request_id", "served_by", "done_s"]]
     ok = attempts.loc[
-        attempts["outcome"] == "ok", ["request_id", "deployment", "end_s", "output_tokens"]
+        attempts["outcome"] == "ok",
+        ["request_id", "deployment", "start_s", "end_s", "output_tokens"],
     ]
     if answered.empty or ok.empty:
-        return None
+        return empty
     answered = answered.reset_index(drop=True)
     answered["row"] = answered.index
     pairs = answered.merge(
         ok, left_on=["request_id", "served_by"], right_on=["request_id", "deployment"]
     )
     if pairs.empty:
-        return None
+        return empty
     pairs["gap"] = (pairs["end_s"] - pairs["done_s"]).abs()
     chosen = pairs.sort_values(["row", "gap"], kind="stable").drop_duplicates("row")
-    useful = float(chosen["output_tokens"].sum())
-    return _ratio(billed, useful)
+    return chosen[["start_s", "output_tokens"]]
+
+
+def token_amplification(attempts: pd.DataFrame, requests: pd.DataFrame) -> float | None:
+    """Billed output tokens (every attempt) ÷ output tokens of the `ok` attempts that answered.
+
+    None when no answer delivered a token.
+    """
+    billed = float(attempts["output_tokens"].sum()) if len(attempts) else 0.0
+    useful = _useful_answers(attempts, requests)
+    if useful.empty:
+        return None
+    return _ratio(billed, float(useful["output_tokens"].sum()))
+
+
+def token_amplification_peak(
+    attempts: pd.DataFrame,
+    requests: pd.DataFrame,
+    bucket_s: float = PEAK_BUCKET_S,
+    min_answers: int = PEAK_MIN_ARRIVALS,
+) -> float | None:
+    """Max over `bucket_s` buckets of billed output tokens of attempts started in the bucket
+    ÷ useful output tokens of the answers started in it, over buckets with ≥ `min_answers`
+    answers. None when no bucket has enough.
+    """
+    useful = _useful_answers(attempts, requests)
+    if useful.empty:
+        return None
+    answers = useful.groupby((useful["start_s"] // bucket_s).astype(int))["output_tokens"]
+    counts, useful_tokens = answers.count(), answers.sum()
+    busy = useful_tokens[(counts >= min_answers) & (useful_tokens > 0)]
+    if busy.empty:
+        return None
+    billed = attempts.groupby((attempts["start_s"] // bucket_s).astype(int))["output_tokens"].sum()
+    return float((billed.reindex(busy.index, fill_value=0) / busy).max())
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
@@ -645,6 +678,7 @@ def compute_metrics(
         "truncated_successes": truncated_successes(req),
         "recovered": None if recovery is None else recovery["recovered"],
         "token_amplification": token_amplification(att, req),
+        "token_amplification_peak": token_amplification_peak(att, req),
         "attempts": len(att),
         "client_retries": int((req["client_attempt"] > 0).sum()),
         "success_first_try": success_first_try(att, logical),

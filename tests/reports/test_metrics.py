@@ -571,3 +571,19 @@ def test_time_to_first_token_percentiles_count_ok_attempts_only() -> None:
     assert got["ttft_p50_s"] == pytest.approx(0.5)
     assert got["ttft_p99_s"] == pytest.approx(0.99)
     assert compute_metrics(att.iloc[:0], req.iloc[:0], context())["ttft_p50_s"] is None
+
+
+def test_token_amplification_peak_finds_the_bucket_that_paid_twice() -> None:
+    rows, requests = [], []
+    for i in range(10):
+        ok = attempt(f"q{i}", "a", float(i), output_tokens=100)
+        rows.append(ok)
+        requests.append(request(f"q{i}", float(i), done=float(i) + 1.0))
+    for i in range(10):
+        start = 120.0 + i
+        rows.append(attempt(f"s{i}", "a", start, outcome="stream_cut", output_tokens=100))
+        rows.append(attempt(f"s{i}", "b", start + 0.5, number=2, output_tokens=100))
+        requests.append(request(f"s{i}", start, done=start + 1.5, served_by="b"))
+    got = compute_metrics(attempts_frame(rows), requests_frame(requests), context())
+    assert got["token_amplification"] == pytest.approx(30 / 20)
+    assert got["token_amplification_peak"] == pytest.approx(2.0)
