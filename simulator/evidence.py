@@ -52,18 +52,22 @@ from reports.evidence import (
     verify_pack,
 )
 from router.core.errors import ConfigError, ConfigIssue
-from scenarios.overrides import Override, parse_override
+from scenarios.overrides import parse_override
 from scenarios.scenario_files import (
     LoadedScenario,
-    find_scenario,
-    is_scenario_data,
-    library,
-    load_scenario,
 )
 from scenarios.schema import CsvArrivals
 from scenarios.yaml_source import read_yaml
 from simulator.progress import Progress
-from simulator.runner import RunRequest, run_context, run_replications, run_title, write_run_dir
+from simulator.runner import (
+    RunRequest,
+    json_default,
+    run_context,
+    run_replications,
+    run_title,
+    write_run_dir,
+)
+from simulator.selection import load_requests, scenario_paths
 
 __all__ = ["add_parser", "cmd_evidence", "cmd_verify", "git_commit", "read_files", "read_pack"]
 
@@ -159,64 +163,6 @@ def _usage(message: str) -> int:
     return EXIT_USAGE
 
 
-def _scenario_paths(names: Sequence[str]) -> list[Path]:
-    """SCENARIO|DIR arguments → scenario files, duplicates dropped, order kept."""
-    if not names:
-        return library()
-    found: list[Path] = []
-    for name in names:
-        path = Path(name)
-        if path.is_dir():
-            members = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-            scenarios = [p for p in members if is_scenario_data(read_yaml(p).data)]
-            if not scenarios:
-                raise ConfigError(
-                    [ConfigIssue(file=name, line=None, field="", message="no scenario files")]
-                )
-            found.extend(scenarios)
-        else:
-            found.append(find_scenario(name))
-    unique: dict[Path, Path] = {}
-    for path in found:
-        unique.setdefault(path.resolve(), path)
-    return list(unique.values())
-
-
-def _why(error: ConfigError) -> str:
-    """One line saying why a scenario cannot run with the policy."""
-    first = error.issues[0]
-    text = f"{first.field}: {first.message}" if first.field else first.message
-    more = len(error.issues) - 1
-    return text + (f" (and {more} more)" if more else "")
-
-
-def _load_all(
-    paths: Sequence[Path], policy: str, overrides: tuple[Override, ...], *, lenient: bool
-) -> tuple[list[RunRequest], list[LoadedScenario], dict[str, str]]:
-    """Run requests and loaded scenarios, plus skipped library scenarios (id → why).
-
-    `lenient` (the default, whole library): a scenario valid with its own policy but
-    not with this one (a route or tenant it lacks) is skipped and the pack says so; a
-    scenario named on the command line must run, so its error is bad input (exit 2).
-    """
-    requests: list[RunRequest] = []
-    loaded_all: list[LoadedScenario] = []
-    skipped: dict[str, str] = {}
-    for path in paths:
-        request = RunRequest(scenario=path, policy=policy, overrides=overrides)
-        try:
-            loaded = request.load()
-        except ConfigError as error:
-            if not lenient:
-                raise
-            own = load_scenario(path, overrides=overrides)  # raises when the file is broken
-            skipped[own.scenario.id] = f"not applicable to this policy: {_why(error)}"
-            continue
-        requests.append(request)
-        loaded_all.append(loaded)
-    return requests, loaded_all, skipped
-
-
 def _slo_texts(path: Path) -> tuple[str, ...]:
     """The scenario's SLOs exactly as written in the file (the parsed form normalises)."""
     data = read_yaml(path).data
@@ -262,18 +208,8 @@ def _add_input(inputs: dict[str, bytes], pack_path: str, data: bytes) -> None:
     inputs[pack_path] = data
 
 
-def _json_default(value: object) -> object:
-    if hasattr(value, "item"):
-        return value.item()  # numpy scalars
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def _json_bytes(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8")
+    return (json.dumps(data, indent=2, default=json_default) + "\n").encode("utf-8")
 
 
 def _write(out: Path, files: Mapping[str, bytes]) -> None:
@@ -325,12 +261,13 @@ def _evidence(args: argparse.Namespace) -> int:
             return _usage(str(error))
     started = _utc_now()
     overrides = tuple(parse_override(text) for text in args.set)
-    paths = _scenario_paths(args.scenarios)
     # Load everything first: a bad file stops the pack before any simulation runs, and
     # the files (with the SLOs they declare) are read and kept before any result exists.
-    requests, loaded_all, skipped = _load_all(
-        paths, args.policy, overrides, lenient=not args.scenarios
+    runnable, skipped = load_requests(
+        scenario_paths(args.scenarios), args.policy, overrides, lenient=not args.scenarios
     )
+    requests = [request for request, _ in runnable]
+    loaded_all = [loaded for _, loaded in runnable]
     if not requests:
         return _usage(f"no scenario can run with policy {args.policy!r}")
     inputs: dict[str, bytes] = {}

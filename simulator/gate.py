@@ -39,18 +39,15 @@ from reports.gate import (
     verdict,
 )
 from reports.plots import heatmap_png
-from router.core.errors import ConfigError, ConfigIssue
+from router.core.errors import ConfigError
 from scenarios.overrides import Override, parse_override
 from scenarios.policy_files import load_policy
 from scenarios.scenario_files import (
-    LoadedScenario,
-    find_scenario,
-    library,
-    load_scenario,
     resolve_policy_path,
 )
 from simulator.progress import Progress
-from simulator.runner import RunRequest, run_replications
+from simulator.runner import RunRequest, json_default, run_replications
+from simulator.selection import load_requests, scenario_paths
 
 __all__ = ["add_parser", "cmd_gate"]
 
@@ -115,77 +112,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 # --------------------------------------------------------------------------- inputs
 
 
-def _scenario_paths(names: list[str]) -> list[Path]:
-    """Files for the named scenarios: paths, library ids, or every *.yaml in a directory."""
-    paths: list[Path] = []
-    for name in names:
-        path = Path(name)
-        if path.is_dir():
-            found = sorted(path.glob("*.yaml"))
-            if not found:
-                raise _Usage(f"{name}: no scenario files (*.yaml) in this directory")
-            paths.extend(found)
-        else:
-            paths.append(find_scenario(name))
-    unique: dict[Path, Path] = {}
-    for path in paths:
-        unique.setdefault(path.resolve(), path)
-    return list(unique.values())
-
-
-def _why(error: ConfigError) -> str:
-    """One line saying why a scenario cannot run with the policy."""
-    first = error.issues[0]
-    text = f"{first.field}: {first.message}" if first.field else first.message
-    more = len(error.issues) - 1
-    return text + (f" (and {more} more)" if more else "")
-
-
-def _load_all(
-    paths: list[Path],
-    policy: str,
-    overrides: tuple[Override, ...],
-    replications: int | None,
-    *,
-    lenient: bool,
-) -> tuple[list[RunRequest], dict[str, str]]:
-    """A run request per scenario that loads with the policy; skipped ids → why.
-
-    `lenient` (the default library): a scenario that is valid with its own policy but
-    not with this one is skipped; any other ConfigError propagates (exit 2).
-    """
-    requests: list[RunRequest] = []
-    skipped: dict[str, str] = {}
-    ids: dict[str, Path] = {}
-    for path in paths:
-        request = RunRequest(
-            scenario=path, policy=policy, overrides=overrides, replications=replications
-        )
-        try:
-            loaded: LoadedScenario = request.load()
-        except ConfigError as error:
-            if not lenient:
-                raise
-            own = load_scenario(path, overrides=overrides)  # raises when the file is broken
-            skipped[own.scenario.id] = f"not applicable to this policy: {_why(error)}"
-            continue
-        scenario_id = loaded.scenario.id
-        if scenario_id in ids:
-            raise ConfigError(
-                [
-                    ConfigIssue(
-                        file=str(path),
-                        line=None,
-                        field="id",
-                        message=f"scenario id {scenario_id!r} is also used by {ids[scenario_id]}",
-                    )
-                ]
-            )
-        ids[scenario_id] = path
-        requests.append(request)
-    return requests, skipped
-
-
 def _check_policy(policy: str, overrides: tuple[Override, ...]) -> None:
     """Load the policy once on its own (ConfigError when broken).
 
@@ -220,16 +146,6 @@ def _read_baseline(path: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- outputs
 
 
-def _json_default(value: object) -> object:
-    if hasattr(value, "item"):
-        return value.item()  # numpy scalars
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
-
-
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -245,7 +161,7 @@ def _run_one(request: RunRequest, out: Path) -> dict[str, Any]:
     result["run_dir"] = str(run_dir)
     _write(
         run_dir / "results.json",
-        json.dumps(result, indent=2, default=_json_default) + "\n",
+        json.dumps(result, indent=2, default=json_default) + "\n",
     )
     return result
 
@@ -277,10 +193,14 @@ def _gate(args: argparse.Namespace) -> int:
     overrides = tuple(parse_override(text) for text in args.set)
     _check_policy(args.policy, overrides)
     named = list(args.scenarios)
-    paths = _scenario_paths(named) if named else library()
-    requests, skipped = _load_all(
-        paths, args.policy, overrides, args.replications, lenient=not named
+    runnable, skipped = load_requests(
+        scenario_paths(named),
+        args.policy,
+        overrides,
+        replications=args.replications,
+        lenient=not named,
     )
+    requests = [request for request, _ in runnable]
     if not requests:
         raise _Usage(f"no scenario can run with policy {args.policy!r}")
 

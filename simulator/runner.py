@@ -30,6 +30,7 @@ from simulator.driver import SimulationResult, simulate
 __all__ = [
     "RunRequest",
     "aggregate",
+    "json_default",
     "run_context",
     "run_replications",
     "run_title",
@@ -208,7 +209,7 @@ def write_run_dir(
     sim.attempts.to_csv(out / "attempts.csv", index=False)
     sim.requests.to_csv(out / "requests.csv", index=False)
     (out / "results.json").write_text(
-        json.dumps(result, indent=2, sort_keys=False, default=_json_default) + "\n",
+        json.dumps(result, indent=2, sort_keys=False, default=json_default) + "\n",
         encoding="utf-8",
     )
     timeline = timeline_png(sim.attempts, sim.requests, context, title=title)
@@ -218,7 +219,8 @@ def write_run_dir(
     return out
 
 
-def _json_default(value: object) -> object:
+def json_default(value: object) -> object:
+    """`json.dumps` default for results: numpy scalars, sets and tuples as plain JSON."""
     if hasattr(value, "item"):
         return value.item()  # numpy scalars
     if isinstance(value, set | frozenset | tuple):

@@ -245,7 +245,7 @@ def test_by_default_library_scenarios_the_policy_cannot_run_are_skipped_and_list
 ) -> None:
     library = Path(__file__).resolve().parents[2] / "scenarios" / "library"
     small_library = [library / f"{SCENARIO}.yaml", library / "model-withdrawal.yaml"]
-    monkeypatch.setattr("simulator.evidence.library", lambda: small_library)
+    monkeypatch.setattr("simulator.selection.library", lambda: small_library)
     out = tmp_path / "pack"
     small = ["--set", "traffic.arrivals.rate=0.5", "--set", "duration=3h"]  # withdrawal at 2h
     assert cli(["evidence", "--policy", "domain-aware", "--out", str(out), *small]) == 0

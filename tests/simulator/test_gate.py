@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import simulator.gate
+import simulator.selection
 from scenarios.scenario_files import LIBRARY_DIR
 from simulator.gate import add_parser, cmd_gate
 
@@ -197,7 +198,7 @@ def test_the_default_library_skips_scenarios_the_policy_cannot_run(
         encoding="utf-8",
     )
     monkeypatch.setattr(
-        simulator.gate, "library", lambda: [LIBRARY_DIR / f"{EDGE_STEP}.yaml", other]
+        simulator.selection, "library", lambda: [LIBRARY_DIR / f"{EDGE_STEP}.yaml", other]
     )
     path = tmp_path / "baseline.json"
     common: list[str | Path] = ["--policy", "domain-aware", "--out", tmp_path / "runs", *SMALL]
@@ -249,7 +250,7 @@ def test_a_broken_policy_is_named_in_library_mode_too(
 ) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text("deployments: []\nroutes: 3\n", encoding="utf-8")
-    monkeypatch.setattr(simulator.gate, "library", lambda: [LIBRARY_DIR / f"{EDGE_STEP}.yaml"])
+    monkeypatch.setattr(simulator.selection, "library", lambda: [LIBRARY_DIR / f"{EDGE_STEP}.yaml"])
     assert gate("--policy", policy, "--out", tmp_path / "runs") == 2
     err = capsys.readouterr().err
     assert f"{policy}:2: routes" in err and "Traceback" not in err
