@@ -7,8 +7,10 @@ file, with a message naming file, line and field and never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from fakes.server.world import FakeWorld, load_world, serve_world
 from reports.plots import sweep_png
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
@@ -251,6 +254,57 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_fakes_parser(commands: Any) -> None:
+    """Register the `fakes` subcommand."""
+    fakes = commands.add_parser(
+        "fakes",
+        help="serve fake providers (every vendor's wire format), edges and the chaos control API",
+    )
+    fakes.add_argument("--world", required=True, type=Path, help="a scenario or policy file")
+    fakes.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    fakes.add_argument("--port", type=int, default=0, help="control API port (0: any free port)")
+    fakes.add_argument("--ready-file", type=Path, help="write the ready JSON here when listening")
+    fakes.add_argument(
+        "--speedup", type=float, default=1.0, help="replay the scenario's fault timeline X× faster"
+    )
+    fakes.add_argument("--seed", type=int, help="seed of every draw (default: the scenario's)")
+    fakes.add_argument("--journal", type=Path, help="append the attempt journal here (JSON lines)")
+    fakes.set_defaults(run=cmd_fakes)
+
+
+def cmd_fakes(args: argparse.Namespace) -> int:
+    """Run the world until a signal; a clean shutdown closes every listener."""
+    policy, scenario = load_world(args.world)
+    world = FakeWorld(
+        policy,
+        scenario,
+        host=args.host,
+        port=args.port,
+        speedup=args.speedup,
+        seed=args.seed,
+        journal_path=args.journal,
+    )
+    asyncio.run(_serve(world, args.ready_file))
+    return 0
+
+
+async def _serve(world: FakeWorld, ready_file: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    started = asyncio.create_task(serve_world(world, ready_file, stop))
+    while not world.describe()["control"] and not started.done():
+        await asyncio.sleep(0.01)
+    if not started.done():
+        document = world.describe()
+        print(f"fakes: control API at {document['control']}", file=sys.stderr)
+        for key, host in document["hosts"].items():
+            via = f" (edge {host['edge']} at {host['edge_url']})" if host["edge"] else ""
+            print(f"fakes: {host['protocol']:<12} {key} at {host['url']}{via}", file=sys.stderr)
+    await started
+
+
 def sweep_columns() -> list[str]:
     """Metrics a sweep table holds (and sweep.png can plot)."""
     return [*COLUMNS, "score"]
@@ -311,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(run=cmd_sweep)
     gate.add_parser(commands)
     evidence.add_parser(commands)
+    _add_fakes_parser(commands)
     return parser
 
 

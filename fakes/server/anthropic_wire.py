@@ -1,0 +1,640 @@
+"""Anthropic's Messages API (`POST /v1/messages`), byte for byte as the `anthropic` SDK reads it.
+
+What makes Anthropic its own wire (reference/providers.md §1.3): auth by `x-api-key` plus a
+mandatory `anthropic-version` header; `max_tokens` is required; content is a string or a
+list of typed blocks; tool calls are `tool_use` blocks whose `input` is a JSON *object*
+and whose results come back as `tool_result` blocks in the next user turn; a stream is a
+sequence of *named* SSE events (`event: message_start` … `event: message_stop`) with
+tool input split into `input_json_delta` fragments; overload is the vendor-specific 529
+`overloaded_error`; rate-limit resets are RFC 3339 timestamps, not durations; and a
+refusal is a 200 with `stop_reason: "refusal"`, not an error.
+
+Deliberate choices where the vendor gives no single answer:
+
+- `ErrorKind.QUOTA` is the 429 tier spend cap (`error.details.error_code:
+  "enforced_spend_limit_reached"`, no `retry-after`): the reference's "429 that waiting
+  will not fix", which the SDK raises as `EnforcedSpendLimitReachedError`.
+- `ErrorKind.NOT_READY` is a 529 `overloaded_error`: Anthropic has no warming-model
+  state and its documented error table (§1.3) has no 503, so "not ready" looks like load.
+- `ErrorKind.CONTENT_FILTER` as an error is the real 400 "Output blocked by content
+  filtering policy"; `blocked_prompt` is the 200 refusal with empty content.
+- Consecutive turns of one role are accepted, because the API merges them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from fakes.server.wire import (
+    TOOL_RESULT_MARK,
+    Answer,
+    Call,
+    ChatHandler,
+    ErrorKind,
+    Finish,
+    RateSnapshot,
+    Reply,
+    StreamEncoder,
+    ToolSpec,
+    Wire,
+    split_directive,
+)
+from router.core.tokens import count_prompt
+
+__all__ = ["AnthropicWire"]
+
+_STOP_REASONS: Mapping[Finish, str] = {
+    Finish.STOP: "end_turn",
+    Finish.LENGTH: "max_tokens",
+    Finish.TOOL_CALLS: "tool_use",
+    Finish.CONTENT_FILTER: "refusal",
+    Finish.CONTEXT: "model_context_window_exceeded",
+}
+
+_TOOL_CHOICES: Mapping[str, str] = {"auto": "auto", "any": "required", "none": "none"}
+
+_BLOCK_TYPES = frozenset(
+    {
+        "text", "image", "document", "search_result", "thinking", "redacted_thinking",
+        "tool_use", "tool_result", "server_tool_use", "web_search_tool_result",
+        "web_fetch_tool_result", "code_execution_tool_result", "container_upload",
+    }
+)  # fmt: skip
+
+_REFUSAL_DETAILS: Mapping[str, Any] = {
+    "type": "refusal",
+    "category": None,
+    "explanation": "The fake provider's safety policy declined this request.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """How Anthropic says one `ErrorKind`: status, `error.type` and the default message."""
+
+    status: int
+    type: str
+    message: str
+    error_code: str | None = None
+
+
+_REFUSALS: Mapping[ErrorKind, _Refusal] = {
+    ErrorKind.INVALID_REQUEST: _Refusal(400, "invalid_request_error", "Invalid request."),
+    ErrorKind.CONTEXT_LENGTH: _Refusal(
+        400, "invalid_request_error", "prompt is too long: 200001 tokens > 200000 maximum"
+    ),
+    ErrorKind.AUTH: _Refusal(401, "authentication_error", "invalid x-api-key"),
+    ErrorKind.MODEL_GONE: _Refusal(404, "not_found_error", "model: not found"),
+    ErrorKind.RATE_LIMITED: _Refusal(
+        429,
+        "rate_limit_error",
+        "This request would exceed the rate limit for your organization of 50 requests per "
+        "minute. For details, refer to: https://docs.anthropic.com/en/api/rate-limits. You "
+        "can see the response headers for current usage. Please reduce the prompt length or "
+        "the maximum tokens requested, or try again later.",
+    ),
+    ErrorKind.QUOTA: _Refusal(
+        429,
+        "rate_limit_error",
+        "You have reached your API usage limits for this month. Raise your tier or wait "
+        "for the next billing period to regain access.",
+        error_code="enforced_spend_limit_reached",
+    ),
+    ErrorKind.SERVER: _Refusal(500, "api_error", "Internal server error"),
+    ErrorKind.OVERLOADED: _Refusal(529, "overloaded_error", "Overloaded"),
+    ErrorKind.NOT_READY: _Refusal(529, "overloaded_error", "Overloaded"),
+    ErrorKind.CONTENT_FILTER: _Refusal(
+        400, "invalid_request_error", "Output blocked by content filtering policy"
+    ),
+}
+
+_RETRY_AFTER_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED, ErrorKind.NOT_READY})
+
+
+class _Invalid(ValueError):
+    """A request the API would refuse with a 400; the message names the offending field."""
+
+
+class AnthropicWire(Wire):
+    """Anthropic's Messages API: `/v1/messages` (plain and streamed) and `/v1/models`."""
+
+    protocol: ClassVar[str] = "anthropic"
+
+    def routes(self, serve: ChatHandler, models: Sequence[str]) -> list[web.RouteDef]:
+        """The chat route and a model listing, both behind the `x-api-key` check."""
+
+        async def messages(request: web.Request) -> web.StreamResponse:
+            refused = self._refuse_headers(request)
+            if refused is not None:
+                return refused
+            try:
+                call = _parse_call(await _json_body(request))
+            except _Invalid as problem:
+                return self.error(
+                    ErrorKind.INVALID_REQUEST, _route_reply(request), message=str(problem)
+                )
+            return await serve(request, call, self)
+
+        async def list_models(request: web.Request) -> web.StreamResponse:
+            refused = self._refuse_headers(request)
+            return refused if refused is not None else _model_list(models)
+
+        return [web.post("/v1/messages", messages), web.get("/v1/models", list_models)]
+
+    def _refuse_headers(self, request: web.Request) -> web.Response | None:
+        """The 401 or 400 a request gets before its body is read, or None when it may pass."""
+        if not (request.headers.get("x-api-key") or _bearer(request)):
+            return self.error(
+                ErrorKind.AUTH, _route_reply(request), message="x-api-key header is required"
+            )
+        if not request.headers.get("anthropic-version"):
+            return self.error(
+                ErrorKind.INVALID_REQUEST,
+                _route_reply(request),
+                message="anthropic-version: header is required",
+            )
+        return None
+
+    def complete(self, call: Call, answer: Answer, reply: Reply) -> web.Response:
+        """A `message` object: text and `tool_use` blocks, stop reason, usage."""
+        content: list[dict[str, Any]] = []
+        if answer.pieces:
+            content.append({"type": "text", "text": answer.text})
+        content.extend(_tool_blocks(answer, reply))
+        body = _message(call, reply, content, stop_reason=_STOP_REASONS[answer.finish])
+        body["usage"] = _usage(answer.input_tokens, answer.output_tokens)
+        return web.json_response(body, headers=_headers(reply))
+
+    def stream(self, call: Call, answer: Answer, reply: Reply) -> StreamEncoder:
+        """Named SSE events from `message_start` to `message_stop`."""
+        return _MessageStream(call, answer, reply)
+
+    def error(
+        self,
+        kind: ErrorKind,
+        reply: Reply,
+        *,
+        message: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> web.Response:
+        """`{"type":"error","error":{…},"request_id"}` with `request-id` and, on a 429, the
+        `retry-after` and `anthropic-ratelimit-*` headers the SDK and routers read."""
+        refusal = _REFUSALS[kind]
+        headers = _headers(reply)
+        if refusal.status == 429 and refusal.error_code is None:
+            wait_s = retry_after_s if retry_after_s is not None else 1.0
+            headers.update(_rate_headers(reply.rate or _fallback_rate(wait_s), reply.now_epoch))
+        if retry_after_s is not None and kind in _RETRY_AFTER_KINDS:
+            headers["retry-after"] = str(max(1, math.ceil(retry_after_s)))
+        body = _error_body(refusal, reply, message or refusal.message)
+        return web.json_response(body, status=refusal.status, headers=headers)
+
+    def blocked_prompt(self, call: Call, reply: Reply) -> web.Response:
+        """A 200 refusal with no content (Anthropic does not reject prompts with an error)."""
+        if call.stream:
+            refused = Answer((), (), Finish.CONTENT_FILTER, call.input_tokens, 0)
+            events = _MessageStream(call, refused, reply)
+            body = events.start() + events.finish()
+            return web.Response(
+                status=200,
+                body=body,
+                headers={**events.headers(), "Content-Type": "text/event-stream"},
+            )
+        message = _message(call, reply, [], stop_reason="refusal")
+        message["usage"] = _usage(call.input_tokens, 0)
+        return web.json_response(message, headers=_headers(reply))
+
+
+class _MessageStream(StreamEncoder):
+    """One streamed message; remembers whether the text block is still open."""
+
+    def __init__(self, call: Call, answer: Answer, reply: Reply) -> None:
+        self._call = call
+        self._answer = answer
+        self._reply = reply
+        self._text_open = False
+
+    def headers(self) -> dict[str, str]:
+        return _headers(self._reply)
+
+    def start(self) -> bytes:
+        message = _message(self._call, self._reply, [], stop_reason=None)
+        message["usage"] = _usage(self._answer.input_tokens, 1)
+        out = _event({"type": "message_start", "message": message})
+        if self._answer.pieces:
+            self._text_open = True
+            block = {"type": "text", "text": ""}
+            out += _event({"type": "content_block_start", "index": 0, "content_block": block})
+        return out + self.ping()
+
+    def text(self, piece: str) -> bytes:
+        delta = {"type": "text_delta", "text": piece}
+        return _event({"type": "content_block_delta", "index": 0, "delta": delta})
+
+    def tools(self) -> bytes:
+        out = self._close_text()
+        first = 1 if self._answer.pieces else 0
+        for offset, block in enumerate(_tool_blocks(self._answer, self._reply)):
+            out += _tool_events(first + offset, block)
+        return out
+
+    def finish(self, *, usage: bool = True, terminator: bool = True) -> bytes:
+        out = self._close_text()
+        stop_reason = _STOP_REASONS[self._answer.finish]
+        delta: dict[str, Any] = {"stop_reason": stop_reason, "stop_sequence": None}
+        if stop_reason == "refusal":
+            delta["stop_details"] = dict(_REFUSAL_DETAILS)
+        event: dict[str, Any] = {"type": "message_delta", "delta": delta}
+        if usage:
+            event["usage"] = _usage(
+                self._answer.input_tokens, self._answer.output_tokens, tier=False
+            )
+        out += _event(event)
+        if terminator:
+            out += _event({"type": "message_stop"})
+        return out
+
+    def error(self, kind: ErrorKind, message: str) -> bytes:
+        return _event(_error_body(_REFUSALS[kind], self._reply, message))
+
+    def malformed(self) -> bytes:
+        return (
+            b"event: content_block_delta\n"
+            b'data: {"type": "content_block_delta", "index": 0, "delta": {"type": "text_del\n\n'
+        )
+
+    def ping(self) -> bytes:
+        return _event({"type": "ping"})
+
+    def _close_text(self) -> bytes:
+        if not self._text_open:
+            return b""
+        self._text_open = False
+        return _event({"type": "content_block_stop", "index": 0})
+
+
+def _tool_events(index: int, block: Mapping[str, Any]) -> bytes:
+    """A `tool_use` block streamed: empty input, then its JSON in `input_json_delta` pieces."""
+    opening = {**block, "input": {}}
+    out = _event({"type": "content_block_start", "index": index, "content_block": opening})
+    for fragment in ["", *_fragments(json.dumps(block["input"]))]:
+        delta = {"type": "input_json_delta", "partial_json": fragment}
+        out += _event({"type": "content_block_delta", "index": index, "delta": delta})
+    return out + _event({"type": "content_block_stop", "index": index})
+
+
+def _fragments(text: str, size: int = 12) -> list[str]:
+    """Cut `text` into pieces the way the API does: arbitrary, not at JSON boundaries."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _event(data: Mapping[str, Any]) -> bytes:
+    """One named SSE event; Anthropic names every event after its payload's `type`."""
+    payload = json.dumps(data, separators=(",", ":"))
+    return f"event: {data['type']}\ndata: {payload}\n\n".encode()
+
+
+def _message(
+    call: Call, reply: Reply, content: list[dict[str, Any]], *, stop_reason: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": f"msg_{reply.token}",
+        "type": "message",
+        "role": "assistant",
+        "model": call.model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+    }
+    if stop_reason == "refusal":
+        body["stop_details"] = dict(_REFUSAL_DETAILS)
+    return body
+
+
+def _tool_blocks(answer: Answer, reply: Reply) -> list[dict[str, Any]]:
+    """`tool_use` blocks with `toolu_` ids (24 characters after the prefix, like the API's)."""
+    return [
+        {
+            "type": "tool_use",
+            "id": f"toolu_{reply.token[:22]}{i:02d}",
+            "name": use.name,
+            "input": dict(use.arguments),
+        }
+        for i, use in enumerate(answer.tool_uses)
+    ]
+
+
+def _usage(input_tokens: int, output_tokens: int, *, tier: bool = True) -> dict[str, Any]:
+    """A message's usage; `message_delta` sends the same cumulative totals without the tier."""
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+    }
+    if tier:
+        usage["service_tier"] = "standard"
+    return usage
+
+
+def _error_body(refusal: _Refusal, reply: Reply, message: str) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": refusal.type, "message": message}
+    if refusal.error_code is not None:
+        error["details"] = {"error_code": refusal.error_code}
+    return {"type": "error", "error": error, "request_id": _request_id(reply)}
+
+
+def _request_id(reply: Reply) -> str:
+    return f"req_{reply.token}"
+
+
+def _headers(reply: Reply) -> dict[str, str]:
+    """`request-id` on every response, and the rate-limit family when the server knows it."""
+    headers = {"request-id": _request_id(reply)}
+    if reply.rate is not None:
+        headers.update(_rate_headers(reply.rate, reply.now_epoch))
+    return headers
+
+
+def _rate_headers(rate: RateSnapshot, now_epoch: float) -> dict[str, str]:
+    """`anthropic-ratelimit-*` headers; resets are RFC 3339 instants, not durations."""
+    return {
+        "anthropic-ratelimit-requests-limit": str(rate.limit_requests),
+        "anthropic-ratelimit-requests-remaining": str(rate.remaining_requests),
+        "anthropic-ratelimit-requests-reset": _rfc3339(now_epoch + rate.reset_requests_s),
+        "anthropic-ratelimit-tokens-limit": str(rate.limit_tokens),
+        "anthropic-ratelimit-tokens-remaining": str(rate.remaining_tokens),
+        "anthropic-ratelimit-tokens-reset": _rfc3339(now_epoch + rate.reset_tokens_s),
+    }
+
+
+def _fallback_rate(wait_s: float) -> RateSnapshot:
+    """Tier-1 limits (50 requests, 40k tokens a minute) for a 429 that came without rate
+    state: the headers are always sent, and the requests bucket is the one that ran out."""
+    return RateSnapshot(
+        limit_requests=50,
+        remaining_requests=0,
+        reset_requests_s=wait_s,
+        limit_tokens=40_000,
+        remaining_tokens=40_000,
+        reset_tokens_s=wait_s,
+    )
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(math.ceil(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _route_reply(request: web.Request) -> Reply:
+    """A Reply for answers the route gives itself, before the server has drawn one.
+
+    Its token hashes the request line, so a refused request gets a stable `request-id`
+    without drawing from the server's seeded generator.
+    """
+    token = hashlib.blake2b(f"{request.method} {request.path_qs}".encode(), digest_size=12)
+    now = time.time()
+    return Reply(token=token.hexdigest(), created=int(now), now_epoch=now)
+
+
+def _model_list(models: Sequence[str]) -> web.Response:
+    data = [
+        {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+        for m in models
+    ]
+    body = {
+        "data": data,
+        "has_more": False,
+        "first_id": models[0] if models else None,
+        "last_id": models[-1] if models else None,
+    }
+    return web.json_response(body)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise _Invalid(f"Request body is not valid JSON: {problem}") from problem
+
+
+# --- request parsing ---------------------------------------------------------------------
+
+
+def _parse_call(body: Any) -> Call:
+    """Validate a Messages request the way the API does and read it into a `Call`."""
+    _need(isinstance(body, dict), "Request body must be a JSON object.")
+    model, fault = split_directive(_name(body, "model", "model"))
+    max_tokens = _max_tokens(body)
+    system = _system_pieces(body.get("system"))
+    messages = _messages(body)
+    tools = _tools(body.get("tools"))
+    stream = body.get("stream", False)
+    _need(isinstance(stream, bool), "stream: Input should be a valid boolean")
+    turns = [system, *messages] if system else messages
+    prompt = "\n".join(piece for turn in turns for piece in turn)
+    if _ends_with_tool_result(body["messages"]):
+        prompt += TOOL_RESULT_MARK
+    return Call(
+        protocol=AnthropicWire.protocol,
+        model=model,
+        stream=stream,
+        input_tokens=count_prompt(turns),
+        prompt=prompt,
+        max_tokens=max_tokens,
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        fault=fault,
+    )
+
+
+def _need(condition: bool, problem: str) -> None:
+    """Refuse the request with `problem` (which names the field) unless `condition` holds."""
+    if not condition:
+        raise _Invalid(problem)
+
+
+def _name(body: Mapping[str, Any], field: str, where: str) -> str:
+    """A required non-empty string field."""
+    value = body.get(field)
+    _need(field in body, f"{where}: Field required")
+    _need(isinstance(value, str) and bool(value), f"{where}: Input should be a valid string")
+    return str(value)
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int:
+    _need("max_tokens" in body, "max_tokens: Field required")
+    value = body["max_tokens"]
+    valid = isinstance(value, int) and not isinstance(value, bool)
+    _need(valid, "max_tokens: Input should be a valid integer")
+    _need(value >= 1, "max_tokens: Input should be greater than or equal to 1")
+    return int(value)
+
+
+def _system_pieces(system: Any) -> list[str]:
+    if system is None or isinstance(system, str):
+        return [system] if system else []
+    _need(isinstance(system, list), "system: Input should be a valid string or a valid list")
+    for j, block in enumerate(system):
+        text_block = isinstance(block, dict) and block.get("type") == "text"
+        _need(text_block, f"system.{j}.type: Input should be 'text'")
+    return [_text_of(block, f"system.{j}") for j, block in enumerate(system)]
+
+
+def _messages(body: Mapping[str, Any]) -> list[list[str]]:
+    """Each message's text pieces, after checking roles, blocks and tool pairing."""
+    _need("messages" in body, "messages: Field required")
+    messages = body["messages"]
+    _need(isinstance(messages, list), "messages: Input should be a valid list")
+    _need(bool(messages), "messages: at least one message is required")
+    turns = [_message_pieces(i, m, final=i == len(messages) - 1) for i, m in enumerate(messages)]
+    _check_tool_pairing(messages)
+    return turns
+
+
+def _message_pieces(i: int, message: Any, *, final: bool) -> list[str]:
+    where = f"messages.{i}"
+    _need(isinstance(message, dict), f"{where}: Input should be a valid dictionary")
+    role = message.get("role")
+    _need(
+        role != "system",
+        f'{where}.role: Unexpected role "system". The Messages API accepts a top-level '
+        '`system` parameter, not "system" as an input message role.',
+    )
+    _need(role in ("user", "assistant"), f"{where}.role: Input should be 'user' or 'assistant'")
+    _need("content" in message, f"{where}.content: Field required")
+    pieces = _content_pieces(message["content"], f"{where}.content")
+    _need(
+        _has_content(message["content"]) or (final and role == "assistant"),
+        f"{where}: all messages must have non-empty content except for the optional final "
+        "assistant message",
+    )
+    return pieces
+
+
+def _has_content(content: str | list[Any]) -> bool:
+    return bool(content.strip()) if isinstance(content, str) else bool(content)
+
+
+def _content_pieces(content: Any, where: str) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    _need(isinstance(content, list), f"{where}: Input should be a valid string or a valid list")
+    return [
+        piece for j, block in enumerate(content) for piece in _block_pieces(block, f"{where}.{j}")
+    ]
+
+
+def _block_pieces(block: Any, where: str) -> list[str]:
+    """The text a block contributes to the prompt; its required fields checked on the way."""
+    _need(isinstance(block, dict), f"{where}: Input should be a valid dictionary")
+    kind = block.get("type")
+    expected = ", ".join(f"'{t}'" for t in sorted(_BLOCK_TYPES))
+    _need(
+        kind in _BLOCK_TYPES,
+        f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected "
+        f"tags: {expected}",
+    )
+    if kind == "text":
+        return [_text_of(block, where)]
+    if kind == "tool_use":
+        _name(block, "id", f"{where}.id")
+        name = _name(block, "name", f"{where}.name")
+        _need(
+            isinstance(block.get("input"), dict),
+            f"{where}.input: Input should be a valid dictionary",
+        )
+        return [name, json.dumps(block["input"])]
+    if kind == "tool_result":
+        _name(block, "tool_use_id", f"{where}.tool_use_id")
+        content = block.get("content")
+        return [] if content is None else _content_pieces(content, f"{where}.content")
+    return []
+
+
+def _text_of(block: Mapping[str, Any], where: str) -> str:
+    text = block.get("text")
+    _need(isinstance(text, str), f"{where}.text: Field required")
+    return str(text)
+
+
+def _blocks(message: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == kind]
+
+
+def _check_tool_pairing(messages: list[Any]) -> None:
+    """Every `tool_result` answers a `tool_use` of the message before; every `tool_use`
+    followed by another message is answered in it — the API's own two checks."""
+    for i, message in enumerate(messages):
+        results = {b["tool_use_id"] for b in _blocks(message, "tool_result")}
+        offered = {b["id"] for b in _blocks(messages[i - 1], "tool_use")} if i else set()
+        stray = ", ".join(sorted(results - offered))
+        _need(
+            not stray,
+            f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: "
+            f"{stray}. Each `tool_result` block must have a corresponding `tool_use` block in "
+            "the previous message.",
+        )
+        if i + 1 < len(messages):
+            answered = {b["tool_use_id"] for b in _blocks(messages[i + 1], "tool_result")}
+            unanswered = ", ".join(
+                sorted({b["id"] for b in _blocks(message, "tool_use")} - answered)
+            )
+            _need(
+                not unanswered,
+                f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {unanswered}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message.",
+            )
+
+
+def _ends_with_tool_result(messages: list[Any]) -> bool:
+    last = messages[-1]
+    return last.get("role") == "user" and bool(_blocks(last, "tool_result"))
+
+
+def _tools(tools: Any) -> tuple[ToolSpec, ...]:
+    """Client tools as `ToolSpec`s; Anthropic-run server tools (typed, schema-less) are
+    accepted but left out, since the fake never calls them on the client's behalf."""
+    if tools is None:
+        return ()
+    _need(isinstance(tools, list), "tools: Input should be a valid list")
+    specs = []
+    for k, tool in enumerate(tools):
+        _need(isinstance(tool, dict), f"tools.{k}: Input should be a valid dictionary")
+        name = _name(tool, "name", f"tools.{k}.custom.name")
+        if tool.get("type", "custom") != "custom":
+            continue
+        schema = tool.get("input_schema")
+        _need(isinstance(schema, dict), f"tools.{k}.custom.input_schema: Field required")
+        specs.append(ToolSpec(name, str(tool.get("description", "")), schema))
+    return tuple(specs)
+
+
+def _tool_choice(choice: Any) -> str:
+    if choice is None:
+        return "auto"
+    _need(isinstance(choice, dict), "tool_choice: Input should be a valid dictionary")
+    kind = _name(choice, "type", "tool_choice.type")
+    if kind == "tool":
+        return f"tool:{_name(choice, 'name', 'tool_choice.tool.name')}"
+    _need(
+        kind in _TOOL_CHOICES, "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'"
+    )
+    return _TOOL_CHOICES[kind]
