@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from fakes.server.chaos import FAULT_KINDS
 from router.core.breaker import mermaid_diagram
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +36,10 @@ def test_the_python_example_runs() -> None:
     exec(compile(example, "README.md", "exec"), namespace)
     done = namespace["done"]
     assert getattr(done, "served_by", None) == "gpt-4o@openai"
+
+
+def test_every_fault_directive_the_readme_lists_is_one_the_fakes_know() -> None:
+    section = README.split("## Fake providers", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`~?(?:gpt-4o)?~(\w+?)(?:-[\d.]+)?`", section))
+    assert len(named) >= 20
+    assert named <= set(FAULT_KINDS), named - set(FAULT_KINDS)

@@ -328,3 +328,41 @@ def test_a_missing_world_file_is_a_usage_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert "nope.yaml" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_slow_first_token_and_a_stall_are_felt_in_real_time(
+    policy_world: dict[str, Any],
+) -> None:
+    client = openai_client(policy_world)
+    started = time.monotonic()
+    assert ask_openai(client, "gpt-4o~slow_first_token-0.6")
+    assert time.monotonic() - started >= 0.6
+    rule = {
+        "kind": "stream_stall",
+        "after_tokens": 2,
+        "stall_s": 0.5,
+        "target": {"deployments": ["gpt-4o@openai"]},
+    }
+    control(policy_world, "POST", "/faults", rule)
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "ping"}], stream=True
+    )
+    started = time.monotonic()
+    with pytest.raises(openai.APIConnectionError):
+        for _ in stream:
+            pass
+    assert time.monotonic() - started >= 0.5
+    _, body = control(policy_world, "GET", "/journal")
+    assert body["attempts"][-1]["outcome"] == "stream_stall"
+    assert body["attempts"][-1]["output_tokens"] == 2
+
+
+def test_the_journal_file_keeps_every_attempt_as_json_lines(tmp_path: Path) -> None:
+    policy, _ = load_world(write_policy(tmp_path))
+    journal = tmp_path / "journal.jsonl"
+    with running_world(FakeWorld(policy, journal_path=journal)) as ready:
+        ask_openai(openai_client(ready))
+        with pytest.raises(openai.RateLimitError):
+            ask_openai(openai_client(ready), "gpt-4o~rate_limited")
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [(e["outcome"], e["http_status"]) for e in lines] == [("ok", 200), ("rate_limited", 429)]
