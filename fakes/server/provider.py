@@ -27,7 +27,7 @@ from aiohttp import web
 
 from fakes.model import AttemptPlan, ProviderModel
 from fakes.server.answers import DEFAULT_OUTPUT_TOKENS, answer_for
-from fakes.server.chaos import Chaos, ChaosRegistry, chaos_from_directive
+from fakes.server.chaos import FAULT_KINDS, Chaos, ChaosRegistry, chaos_from_directive
 from fakes.server.journal import Journal, JournalEntry
 from fakes.server.wire import Answer, Call, ErrorKind, Finish, Reply, Wire
 from router.core.outcomes import Outcome
@@ -150,6 +150,12 @@ class ProviderServer:
             return self._refuse(entry, wire.error(ErrorKind.MODEL_GONE, reply, message=message))
         deployment = listing.deployment
         chaos = chaos_from_directive(call.fault) if call.fault else None
+        if call.fault and chaos is None:
+            message = (
+                f"The model `{call.model}~{call.fault}` does not exist: `{call.fault}` is not a "
+                f"fault directive (known: {', '.join(FAULT_KINDS)}; e.g. `stream_cut-5`)."
+            )
+            return self._refuse(entry, wire.error(ErrorKind.MODEL_GONE, reply, message=message))
         if chaos is None:
             chaos = self._chaos.pick(
                 deployment.id, listing.domains, self.host, self._rng, exclude=_RESOLVED_ELSEWHERE

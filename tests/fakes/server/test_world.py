@@ -366,3 +366,11 @@ def test_the_journal_file_keeps_every_attempt_as_json_lines(tmp_path: Path) -> N
             ask_openai(openai_client(ready), "gpt-4o~rate_limited")
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [(e["outcome"], e["http_status"]) for e in lines] == [("ok", 200), ("rate_limited", 429)]
+
+
+def test_a_mistyped_directive_is_a_404_naming_the_known_faults(
+    policy_world: dict[str, Any],
+) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        ask_openai(openai_client(policy_world), "gpt-4o~stream_cutt")
+    assert "stream_cutt" in raised.value.message and "stream_cut-5" in raised.value.message
