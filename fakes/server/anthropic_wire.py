@@ -97,16 +97,12 @@ _REFUSALS: Mapping[ErrorKind, _Refusal] = {
     ErrorKind.RATE_LIMITED: _Refusal(
         429,
         "rate_limit_error",
-        "This request would exceed the rate limit for your organization of 50 requests per "
-        "minute. For details, refer to: https://docs.anthropic.com/en/api/rate-limits. You "
-        "can see the response headers for current usage. Please reduce the prompt length or "
-        "the maximum tokens requested, or try again later.",
+        "This request would exceed your account's rate limit. Please try again later.",
     ),
     ErrorKind.QUOTA: _Refusal(
         429,
         "rate_limit_error",
-        "You have reached your API usage limits for this month. Raise your tier or wait "
-        "for the next billing period to regain access.",
+        "You have reached your API usage limits for this period.",
         error_code="enforced_spend_limit_reached",
     ),
     ErrorKind.SERVER: _Refusal(500, "api_error", "Internal server error"),
@@ -152,16 +148,12 @@ class AnthropicWire(Wire):
 
     def _refuse_headers(self, request: web.Request) -> web.Response | None:
         """The 401 or 400 a request gets before its body is read, or None when it may pass."""
+        reply = _route_reply(request)
         if not (request.headers.get("x-api-key") or _bearer(request)):
-            return self.error(
-                ErrorKind.AUTH, _route_reply(request), message="x-api-key header is required"
-            )
+            return self.error(ErrorKind.AUTH, reply, message="x-api-key header is required")
         if not request.headers.get("anthropic-version"):
-            return self.error(
-                ErrorKind.INVALID_REQUEST,
-                _route_reply(request),
-                message="anthropic-version: header is required",
-            )
+            problem = "anthropic-version: header is required"
+            return self.error(ErrorKind.INVALID_REQUEST, reply, message=problem)
         return None
 
     def complete(self, call: Call, answer: Answer, reply: Reply) -> web.Response:
@@ -200,18 +192,12 @@ class AnthropicWire(Wire):
 
     def blocked_prompt(self, call: Call, reply: Reply) -> web.Response:
         """A 200 refusal with no content (Anthropic does not reject prompts with an error)."""
-        if call.stream:
-            refused = Answer((), (), Finish.CONTENT_FILTER, call.input_tokens, 0)
-            events = _MessageStream(call, refused, reply)
-            body = events.start() + events.finish()
-            return web.Response(
-                status=200,
-                body=body,
-                headers={**events.headers(), "Content-Type": "text/event-stream"},
-            )
-        message = _message(call, reply, [], stop_reason="refusal")
-        message["usage"] = _usage(call.input_tokens, 0)
-        return web.json_response(message, headers=_headers(reply))
+        refused = Answer((), (), Finish.CONTENT_FILTER, call.input_tokens, 0)
+        if not call.stream:
+            return self.complete(call, refused, reply)
+        events = _MessageStream(call, refused, reply)
+        body = events.start() + events.finish()
+        return web.Response(body=body, content_type="text/event-stream", headers=events.headers())
 
 
 class _MessageStream(StreamEncoder):
@@ -367,14 +353,16 @@ def _headers(reply: Reply) -> dict[str, str]:
 
 def _rate_headers(rate: RateSnapshot, now_epoch: float) -> dict[str, str]:
     """`anthropic-ratelimit-*` headers; resets are RFC 3339 instants, not durations."""
-    return {
-        "anthropic-ratelimit-requests-limit": str(rate.limit_requests),
-        "anthropic-ratelimit-requests-remaining": str(rate.remaining_requests),
-        "anthropic-ratelimit-requests-reset": _rfc3339(now_epoch + rate.reset_requests_s),
-        "anthropic-ratelimit-tokens-limit": str(rate.limit_tokens),
-        "anthropic-ratelimit-tokens-remaining": str(rate.remaining_tokens),
-        "anthropic-ratelimit-tokens-reset": _rfc3339(now_epoch + rate.reset_tokens_s),
+    families = {
+        "requests": (rate.limit_requests, rate.remaining_requests, rate.reset_requests_s),
+        "tokens": (rate.limit_tokens, rate.remaining_tokens, rate.reset_tokens_s),
     }
+    headers = {}
+    for family, (limit, remaining, reset_s) in families.items():
+        headers[f"anthropic-ratelimit-{family}-limit"] = str(limit)
+        headers[f"anthropic-ratelimit-{family}-remaining"] = str(remaining)
+        headers[f"anthropic-ratelimit-{family}-reset"] = _rfc3339(now_epoch + reset_s)
+    return headers
 
 
 def _fallback_rate(wait_s: float) -> RateSnapshot:
@@ -411,17 +399,11 @@ def _route_reply(request: web.Request) -> Reply:
 
 
 def _model_list(models: Sequence[str]) -> web.Response:
-    data = [
-        {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
-        for m in models
-    ]
-    body = {
-        "data": data,
-        "has_more": False,
-        "first_id": models[0] if models else None,
-        "last_id": models[-1] if models else None,
-    }
-    return web.json_response(body)
+    """One page holding every model, in `/v1/models`' paginated envelope."""
+    created = "2025-01-01T00:00:00Z"
+    data = [{"type": "model", "id": m, "display_name": m, "created_at": created} for m in models]
+    first, last = (models[0], models[-1]) if models else (None, None)
+    return web.json_response({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
 async def _json_body(request: web.Request) -> Any:

@@ -210,7 +210,9 @@ class GeminiWire(Wire):
         async def generate(request: web.Request) -> web.StreamResponse:
             target, _, method = request.match_info["target"].rpartition(":")
             if method not in ("generateContent", "streamGenerateContent"):
-                return _status_response(_STATUSES[ErrorKind.MODEL_GONE], _no_method(method), None)
+                return _status_response(
+                    _STATUSES[ErrorKind.MODEL_GONE], f"Method not found: {method}.", None
+                )
             try:
                 stream = _wants_stream(method, request)
                 call = _parse_call(target, stream, await _json_body(request))
@@ -224,7 +226,7 @@ class GeminiWire(Wire):
         async def get_model(request: web.Request) -> web.StreamResponse:
             name = request.match_info["target"]
             if name not in models:
-                message = f"models/{name} is not found for API version {_version(request)}"
+                message = f"models/{name} is not found for API version {request.path.split('/')[1]}"
                 return _status_response(_STATUSES[ErrorKind.MODEL_GONE], message, None)
             return _json_response(_model_info(name))
 
@@ -239,7 +241,7 @@ class GeminiWire(Wire):
 
     def complete(self, call: Call, answer: Answer, reply: Reply) -> web.Response:
         """One `GenerateContentResponse` with the whole answer and its usage."""
-        parts = (_text_parts(answer.text) if answer.pieces else []) + _call_parts(answer)
+        parts = ([{"text": answer.text}] if answer.pieces else []) + _call_parts(answer)
         candidate = _candidate(parts, _FINISH_REASONS[answer.finish])
         body = _response(call, reply, candidates=[candidate], usage=_usage(answer))
         return _json_response(body)
@@ -285,13 +287,13 @@ class _ContentStream(StreamEncoder):
         return b""
 
     def text(self, piece: str) -> bytes:
-        return self._parts(_text_parts(piece))
+        return self._parts([{"text": piece}])
 
     def tools(self) -> bytes:
         return self._parts(_call_parts(self._answer))
 
     def finish(self, *, usage: bool = True, terminator: bool = True) -> bytes:
-        candidate = _candidate(_text_parts(""), _FINISH_REASONS[self._answer.finish])
+        candidate = _candidate([{"text": ""}], _FINISH_REASONS[self._answer.finish])
         metadata = _usage(self._answer) if usage else None
         return _chunk(_response(self._call, self._reply, candidates=[candidate], usage=metadata))
 
@@ -336,10 +338,6 @@ def _candidate(parts: list[dict[str, Any]], finish_reason: str) -> dict[str, Any
     if finish_reason == "SAFETY":
         candidate["safetyRatings"] = _safety_ratings()
     return candidate
-
-
-def _text_parts(text: str) -> list[dict[str, Any]]:
-    return [{"text": text}]
 
 
 def _call_parts(answer: Answer) -> list[dict[str, Any]]:
@@ -429,14 +427,6 @@ def _model_info(model: str) -> dict[str, Any]:
     }
 
 
-def _no_method(method: str) -> str:
-    return f"Method not found: {method or '(none)'}."
-
-
-def _version(request: web.Request) -> str:
-    return request.path.split("/")[1]
-
-
 def _keyed(handler: _Handler) -> _Handler:
     """`handler` behind Gemini's key check: `x-goog-api-key` or `?key=`, else the 403 that
     Google gives callers with no identity."""
@@ -485,16 +475,14 @@ def _parse_call(target: str, stream: bool, body: Any) -> Call:
         raise _Invalid("Invalid JSON payload received. Expected an object.")
     model, fault = split_directive(target.removeprefix("models/"))
     contents = _get(body, "contents")
-    if not isinstance(contents, list) or not contents:
-        raise _Invalid("* GenerateContentRequest.contents: contents is not specified")
+    _need(isinstance(contents, list) and bool(contents), "contents", "contents is not specified")
     turns = [_content_pieces(c, f"contents[{i}]") for i, c in enumerate(contents)]
     system = _get(body, "systemInstruction")
     if system is not None:
         turns.insert(0, _content_pieces(system, "system_instruction"))
     prompt = "\n".join(piece for turn in turns for piece in turn)
-    if _has_part(contents[-1], "functionResponse"):
+    if any(_get(part, "functionResponse") is not None for part in contents[-1]["parts"]):
         prompt += TOOL_RESULT_MARK
-    tools = _tools(_get(body, "tools"))
     return Call(
         protocol=GeminiWire.protocol,
         model=model,
@@ -502,24 +490,26 @@ def _parse_call(target: str, stream: bool, body: Any) -> Call:
         input_tokens=count_prompt(turns),
         prompt=prompt,
         max_tokens=_max_tokens(_get(body, "generationConfig")),
-        tools=tools,
+        tools=_tools(_get(body, "tools")),
         tool_choice=_tool_choice(_get(body, "toolConfig")),
         fault=fault,
         deployment=model,
     )
 
 
+def _need(condition: bool, field: str, problem: str) -> None:
+    """Refuse the request in Google's field-violation words unless `condition` holds."""
+    if not condition:
+        raise _Invalid(f"* GenerateContentRequest.{field}: {problem}")
+
+
 def _content_pieces(content: Any, where: str) -> list[str]:
-    if not isinstance(content, dict):
-        raise _Invalid(f"* GenerateContentRequest.{where}: must be an object")
+    _need(isinstance(content, dict), where, "must be an object")
     role = content.get("role", "")
-    if role not in ("", "user", "model"):
-        raise _Invalid(
-            f"* GenerateContentRequest.{where}.role: Please use a valid role: user, model."
-        )
+    _need(role in ("", "user", "model"), f"{where}.role", "Please use a valid role: user, model.")
     parts = content.get("parts")
-    if not isinstance(parts, list) or not parts:
-        raise _Invalid(f"* GenerateContentRequest.{where}.parts: contents.parts must not be empty.")
+    valid = isinstance(parts, list) and bool(parts)
+    _need(valid, f"{where}.parts", "contents.parts must not be empty.")
     return [
         piece for j, part in enumerate(parts) for piece in _part_pieces(part, f"{where}.parts[{j}]")
     ]
@@ -527,40 +517,31 @@ def _content_pieces(content: Any, where: str) -> list[str]:
 
 def _part_pieces(part: Any, where: str) -> list[str]:
     """The prompt text of one part: text, a call's name and args, a response's JSON."""
-    if not isinstance(part, dict) or not any(field in part for field in _PART_FIELDS):
-        raise _Invalid(
-            f"* GenerateContentRequest.{where}.data: required oneof field 'data' must have "
-            "one initialized field"
-        )
+    _need(
+        isinstance(part, dict) and any(field in part for field in _PART_FIELDS),
+        f"{where}.data",
+        "required oneof field 'data' must have one initialized field",
+    )
     text = part.get("text")
     if text is not None:
-        if not isinstance(text, str):
-            raise _Invalid(f"* GenerateContentRequest.{where}.text: must be a string")
+        _need(isinstance(text, str), f"{where}.text", "must be a string")
         return [text]
     for field in ("functionCall", "functionResponse"):
         value = _get(part, field)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not value.get("name"):
-            raise _Invalid(f"* GenerateContentRequest.{where}.{field}.name: Name cannot be empty.")
-        payload = value.get("args" if field == "functionCall" else "response", {})
-        return [value["name"], json.dumps(payload)]
+        if value is not None:
+            named = isinstance(value, dict) and bool(value.get("name"))
+            _need(named, f"{where}.{field}.name", "Name cannot be empty.")
+            payload = value.get("args" if field == "functionCall" else "response", {})
+            return [value["name"], json.dumps(payload)]
     return []
-
-
-def _has_part(content: Mapping[str, Any], field: str) -> bool:
-    return any(_get(part, field) is not None for part in content["parts"])
 
 
 def _max_tokens(config: Any) -> int | None:
     if config is None:
         return None
-    if not isinstance(config, dict):
-        raise _Invalid("* GenerateContentRequest.generation_config: must be an object")
+    _need(isinstance(config, dict), "generation_config", "must be an object")
     value = _get(config, "maxOutputTokens")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise _Invalid(
             f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {value!r}"
         )
@@ -571,21 +552,17 @@ def _tools(tools: Any) -> tuple[ToolSpec, ...]:
     """Function declarations as `ToolSpec`s; built-in tools (search, code) are skipped."""
     if tools is None:
         return ()
-    if not isinstance(tools, list):
-        raise _Invalid("* GenerateContentRequest.tools: must be a list")
+    _need(isinstance(tools, list), "tools", "must be a list")
     specs = []
     for k, tool in enumerate(tools):
         declarations = _get(tool, "functionDeclarations") if isinstance(tool, dict) else None
         for d, declaration in enumerate(declarations or []):
-            where = f"tools[{k}].function_declarations[{d}]"
-            if not isinstance(declaration, dict) or not declaration.get("name"):
-                raise _Invalid(f"* GenerateContentRequest.{where}.name: Name cannot be empty.")
-            schema = _get(declaration, "parametersJsonSchema") or _normalise(
-                declaration.get("parameters") or {}
-            )
-            specs.append(
-                ToolSpec(declaration["name"], str(declaration.get("description", "")), schema)
-            )
+            named = isinstance(declaration, dict) and bool(declaration.get("name"))
+            _need(named, f"tools[{k}].function_declarations[{d}].name", "Name cannot be empty.")
+            parameters = declaration.get("parameters") or {}
+            schema = _get(declaration, "parametersJsonSchema") or _normalise(parameters)
+            description = str(declaration.get("description", ""))
+            specs.append(ToolSpec(declaration["name"], description, schema))
     return tuple(specs)
 
 

@@ -146,7 +146,9 @@ class ProviderServer:
         )
         reply = self._reply()
         if listing is None:
-            message = f"The model `{call.model}` does not exist or you do not have access to it."
+            message = _openai_words(
+                wire, f"The model `{call.model}` does not exist or you do not have access to it."
+            )
             return self._refuse(entry, wire.error(ErrorKind.MODEL_GONE, reply, message=message))
         deployment = listing.deployment
         chaos = chaos_from_directive(call.fault) if call.fault else None
@@ -166,7 +168,9 @@ class ProviderServer:
                 f"This model's maximum context length is {window} tokens. However, you requested "
                 f"{call.input_tokens + (call.max_tokens or 0)} tokens."
             )
-            response = wire.error(ErrorKind.CONTEXT_LENGTH, reply, message=message)
+            response = wire.error(
+                ErrorKind.CONTEXT_LENGTH, reply, message=_openai_words(wire, message)
+            )
             return self._refuse(entry, response)
         if chaos is not None:
             entry.fault, entry.source = chaos.kind, chaos.source
@@ -418,6 +422,12 @@ class ProviderServer:
         if timing.jitter <= 0.0:
             return timing.per_token_s
         return timing.per_token_s * (1.0 + timing.jitter * (2.0 * self._rng.random() - 1.0))
+
+
+def _openai_words(wire: Wire, message: str) -> str | None:
+    """`message` for the OpenAI family, whose wording it is; None lets other vendors use their
+    own text ("prompt is too long", "The input token count…"), which routers match on."""
+    return message if wire.protocol in ("openai", "azure-openai", "mistral") else None
 
 
 def _chaos_of_plan(plan: AttemptPlan) -> Chaos | None:

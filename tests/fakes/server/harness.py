@@ -92,15 +92,14 @@ def running(app: web.Application) -> Iterator[str]:
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(app, handle_signals=False)
     ready = threading.Event()
-    box: dict[str, object] = {}
+    box: dict[str, Any] = {}
 
     async def start() -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        box["port"] = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        server: Any = site._server
+        box["port"] = server.sockets[0].getsockname()[1]
 
     def main() -> None:
         asyncio.set_event_loop(loop)
@@ -119,7 +118,7 @@ def running(app: web.Application) -> Iterator[str]:
     thread.start()
     ready.wait(10)
     if "error" in box:
-        raise RuntimeError("test server failed to start") from box["error"]  # type: ignore[arg-type]
+        raise RuntimeError("test server failed to start") from box["error"]
     try:
         yield f"http://127.0.0.1:{box['port']}"
     finally:

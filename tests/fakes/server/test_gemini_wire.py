@@ -142,6 +142,8 @@ def test_function_call_has_object_args_from_uppercase_schema(
             model="fake-model", contents="hi", config=settings
         )
         calls = response.function_calls or []
+        assert response.candidates and response.candidates[0].content
+        assert len(response.candidates[0].content.parts or []) == 1, "no empty text beside a call"
     assert [(call.name, call.args) for call in calls] == [
         ("get_weather", {"city": "fake", "days": 1})
     ]
