@@ -23,6 +23,7 @@ from fakes.server.world import FakeWorld, load_world, serve_world
 from reports.plots import sweep_png
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
+from router.server.serve import run_gateway
 from scenarios.durations import format_duration
 from scenarios.overrides import parse_override
 from scenarios.policy_files import load_policy
@@ -305,6 +306,37 @@ async def _serve(world: FakeWorld, ready_file: Path | None) -> None:
     await started
 
 
+def _add_serve_parser(commands: Any) -> None:
+    """Register the `serve` subcommand (the production gateway)."""
+    serve = commands.add_parser("serve", help="run the OpenAI-compatible gateway for a policy")
+    serve.add_argument("--policy", required=True, type=Path, help="the policy YAML to serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (8080; 0: any free port)")
+    serve.set_defaults(run=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM, then drain in-flight requests and exit 0."""
+    policy = load_policy(args.policy, require_env=True)
+    print(
+        f"serve: policy {policy.name}: {len(policy.deployments)} deployments, "
+        f"{len(policy.routes)} routes",
+        file=sys.stderr,
+    )
+    if not policy.tenants:
+        print("serve: no tenants configured: serving one anonymous tenant", file=sys.stderr)
+
+    def ready(url: str) -> None:
+        print(f"serve: listening on {url}", file=sys.stderr, flush=True)
+
+    try:
+        run_gateway(policy, host=args.host, port=args.port, on_ready=ready)
+    except ValueError as problem:
+        print(f"error: {args.policy}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
 def sweep_columns() -> list[str]:
     """Metrics a sweep table holds (and sweep.png can plot)."""
     return [*COLUMNS, "score"]
@@ -366,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_parser(commands)
     evidence.add_parser(commands)
     _add_fakes_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 

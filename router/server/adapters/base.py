@@ -1,0 +1,151 @@
+"""What every egress adapter gives the gateway: a request to send, and a decoder for the answer.
+
+Theory of operation: the gateway always speaks OpenAI to its clients and each vendor's
+own protocol upstream. An adapter owns both directions for one protocol — it turns the
+client's OpenAI-shaped body into the vendor's request, and the vendor's stream events
+and error bodies back into OpenAI-shaped *pieces* and *errors*. Everything else
+(deadlines, the engine, the client's response) is protocol-blind and lives outside.
+
+Upstream calls are always streamed, whatever the client asked: only a stream has a
+first token and gaps between tokens, so the engine's first-token and idle deadlines
+mean the same thing here as in the simulator, and a non-streaming client simply gets
+the pieces assembled (`router.server.completion`).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from router.core.outcomes import Outcome
+from router.core.policy import Deployment
+from router.server.adapters.sse import SseEvent
+
+__all__ = [
+    "Adapter",
+    "Piece",
+    "StreamDecoder",
+    "UpstreamError",
+    "UpstreamRequest",
+    "Usage",
+    "json_or_none",
+    "openai_error_body",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One HTTP call to a vendor: where, with which headers, and the JSON body."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamError:
+    """A vendor's refusal, classified, with its body already in OpenAI's error envelope.
+
+    `body` is what the client sees if this error ends the request, so an OpenAI client
+    can parse a failure from any vendor; `retry_after_s` is the vendor's wait in seconds,
+    whichever form it came in.
+    """
+
+    outcome: Outcome
+    status: int | None
+    body: Mapping[str, Any]
+    retry_after_s: float | None = None
+
+    @property
+    def message(self) -> str:
+        """The error's message, for logs and trace details (never the prompt)."""
+        error = self.body.get("error")
+        return str(error.get("message", "")) if isinstance(error, Mapping) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens the vendor bills for one attempt."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One OpenAI `delta` (content, tool-call fragment or role), or a finish reason.
+
+    `tokens` is how many output tokens the piece carries (content and tool-call
+    fragments count one each): the gateway reports it as delivered once the piece has
+    reached the client, which is what tells the engine a transparent failover is over.
+    """
+
+    delta: Mapping[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    tokens: int = 0
+
+
+class StreamDecoder(ABC):
+    """Reads one vendor stream, event by event, into OpenAI pieces.
+
+    After the stream ends the gateway reads `done` (the vendor's terminal event was
+    seen, or at least a finish reason), `error` (a mid-stream error event), `usage`
+    and `model` (the model the vendor says answered).
+    """
+
+    def __init__(self) -> None:
+        self.done = False
+        self.finished = False
+        self.error: UpstreamError | None = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.malformed = 0
+
+    @abstractmethod
+    def feed(self, event: SseEvent) -> list[Piece]:
+        """The pieces one SSE event carries (often none)."""
+
+    @property
+    def complete(self) -> bool:
+        """True when the answer ended properly (a finish reason, with or without a terminator).
+
+        A stream that ends after its finish reason but before `[DONE]` or `message_stop`
+        is finalised as complete rather than failed: nothing of the answer is missing.
+        """
+        return self.error is None and (self.done or self.finished)
+
+
+class Adapter(ABC):
+    """One vendor protocol, both ways."""
+
+    protocol: ClassVar[str]
+
+    @abstractmethod
+    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The vendor's streamed request for the client's validated OpenAI body."""
+
+    @abstractmethod
+    def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
+        """A non-2xx answer as an outcome plus an OpenAI-style error body."""
+
+    @abstractmethod
+    def decoder(self) -> StreamDecoder:
+        """A fresh decoder for one streamed answer."""
+
+
+def json_or_none(raw: bytes) -> Any:
+    """The JSON a vendor sent, or None for an empty, HTML or broken body (CDN error pages)."""
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def openai_error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error envelope, the one shape every client of the gateway parses."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}

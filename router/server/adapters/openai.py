@@ -1,0 +1,153 @@
+"""OpenAI Chat Completions upstream: the client's body passes through almost untouched.
+
+The gateway's own ingress speaks this protocol, so translation is small: the route
+name in `model` becomes the deployment's model, the call is always streamed with
+`stream_options.include_usage` (so the bill is known even for non-streaming clients),
+and the chunks' deltas pass through as pieces. Errors are already in OpenAI's envelope;
+what is added is their outcome, from the status and `error.code` (`invalid_prompt` is
+the content filter, `context_length_exceeded`, `insufficient_quota`, …).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from router.core.outcomes import Outcome, classify_status
+from router.core.policy import Deployment
+from router.server.adapters.base import (
+    Adapter,
+    Piece,
+    StreamDecoder,
+    UpstreamError,
+    UpstreamRequest,
+    Usage,
+    json_or_none,
+    openai_error_body,
+)
+from router.server.adapters.sse import SseEvent
+from router.server.retry_after import retry_after_s
+
+__all__ = ["OpenAIAdapter", "OpenAIDecoder", "error_outcome"]
+
+_GATEWAY_ONLY = frozenset({"stream", "stream_options"})
+"""Client fields the gateway sets itself on the upstream call."""
+
+_MID_STREAM_TYPES: Mapping[str, Outcome] = {
+    "server_error": Outcome.SERVER,
+    "rate_limit_error": Outcome.RATE_LIMITED,
+    "overloaded_error": Outcome.OVERLOADED,
+    "invalid_request_error": Outcome.BAD_REQUEST,
+}
+
+
+def _url(base_url: str, path: str) -> str:
+    return base_url.rstrip("/") + path
+
+
+def error_outcome(status: int, body: Any) -> tuple[Outcome, dict[str, Any]]:
+    """The outcome of an OpenAI-style error answer, and its body as clients should see it."""
+    error = body.get("error") if isinstance(body, Mapping) else None
+    if isinstance(error, Mapping):
+        code = error.get("code") or error.get("type")
+        outcome = classify_status(status, error_code=code if isinstance(code, str) else None)
+        envelope = openai_error_body(
+            str(error.get("message") or f"upstream answered HTTP {status}"),
+            str(error.get("type") or "upstream_error"),
+            code if isinstance(code, str) else None,
+            error.get("param") if isinstance(error.get("param"), str) else None,
+        )
+        return outcome, envelope
+    message = f"upstream answered HTTP {status} without an API error body"
+    return classify_status(status), openai_error_body(message, "upstream_error")
+
+
+class OpenAIDecoder(StreamDecoder):
+    """`chat.completion.chunk` events to pieces; `[DONE]` ends the stream."""
+
+    def feed(self, event: SseEvent) -> list[Piece]:
+        """Deltas and finish reasons of one chunk; usage and errors are remembered."""
+        data = event.data
+        if data.strip() == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            self.malformed += 1
+            return []
+        if not isinstance(chunk, dict):
+            self.malformed += 1
+            return []
+        if chunk.get("error"):
+            error = chunk["error"]
+            kind = str(error.get("type") or "") if isinstance(error, Mapping) else ""
+            outcome = _MID_STREAM_TYPES.get(kind, Outcome.SERVER)
+            _, body = error_outcome(500, chunk)
+            self.error = UpstreamError(outcome, 200, body)
+            return []
+        if isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        usage = chunk.get("usage")
+        if isinstance(usage, Mapping):
+            self.usage = Usage(
+                int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            )
+        pieces: list[Piece] = []
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if isinstance(delta, Mapping):
+                pieces.extend(_delta_pieces(delta))
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str):
+                self.finished = True
+                pieces.append(Piece(finish_reason=finish))
+        return pieces
+
+
+def _delta_pieces(delta: Mapping[str, Any]) -> list[Piece]:
+    pieces: list[Piece] = []
+    content = delta.get("content")
+    if isinstance(content, str) and content:
+        pieces.append(Piece({"content": content}, tokens=1))
+    refusal = delta.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        pieces.append(Piece({"refusal": refusal}, tokens=1))
+    calls = delta.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            if isinstance(call, Mapping):
+                pieces.append(Piece({"tool_calls": [dict(call)]}, tokens=1))
+    return pieces
+
+
+class OpenAIAdapter(Adapter):
+    """api.openai.com and anything else that speaks Chat Completions."""
+
+    protocol: ClassVar[str] = "openai"
+
+    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The client's body, with the deployment's model and a usage-reporting stream."""
+        upstream = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
+        upstream["model"] = deployment.model
+        upstream["stream"] = True
+        upstream["stream_options"] = {"include_usage": True}
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if deployment.api_key is not None:
+            headers["Authorization"] = f"Bearer {deployment.api_key.get_secret_value()}"
+        return UpstreamRequest(_url(deployment.base_url, "/chat/completions"), headers, upstream)
+
+    def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
+        """Outcome from status and `error.code`; Retry-After from headers or the message."""
+        body = json_or_none(raw)
+        outcome, envelope = error_outcome(status, body)
+        wait = retry_after_s(headers, body, now_epoch=time.time())
+        return UpstreamError(outcome, status, envelope, wait)
+
+    def decoder(self) -> StreamDecoder:
+        """A fresh chunk decoder."""
+        return OpenAIDecoder()

@@ -1,0 +1,188 @@
+"""One upstream attempt under the engine's deadlines: send, read the stream, classify.
+
+Classify, then decide, then act: this module only *classifies* — whatever happened on
+the wire becomes one `Outcome` with its facts (status, Retry-After, tokens billed and
+delivered, the vendor's error body); the engine decides what comes next.
+
+Deadlines are absolute times on the engine's clock, converted to the loop's by the
+driver's offset. One `asyncio.timeout_at` guards the whole attempt: first
+`first_token_by`, then, at every token, `min(now + idle_s, deadline)`. Which of them
+struck names the outcome: no token yet is `timeout` (a silent provider), a gap after
+tokens is `stream_stall`, the request deadline is `timeout`. Connection failures
+before the status line are `connect`; after it, a broken stream is `stream_cut`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from router.core.decisions import SendAttempt
+from router.core.outcomes import Outcome
+from router.core.policy import Deployment
+from router.server.adapters.base import Adapter, Piece, UpstreamError, Usage
+from router.server.adapters.sse import SseParser
+from router.server.completion import Assembler
+from router.server.ingress import ChatRequest
+from router.server.stream import ClientStream
+
+__all__ = ["MAX_ERROR_BYTES", "MAX_LINE_BYTES", "AttemptResult", "run_attempt"]
+
+MAX_ERROR_BYTES = 64 * 1024
+"""An error body is read up to this size (a CDN's HTML page need not be read whole)."""
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Longest SSE line accepted (a whole tool call's arguments may come in one chunk)."""
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    """What the engine is told about an attempt, plus what the client may need from it."""
+
+    outcome: Outcome
+    http_status: int | None = None
+    usage: Usage = field(default_factory=Usage)
+    delivered: int = 0
+    retry_after_s: float | None = None
+    error: UpstreamError | None = None
+    completion: dict[str, Any] | None = None
+    model: str = ""
+    detail: str = ""
+
+
+class _Progress:
+    """What an attempt has produced so far, so a failure can still be billed."""
+
+    __slots__ = ("first_token", "model", "produced", "usage")
+
+    def __init__(self, model: str) -> None:
+        self.first_token = False
+        self.model = model
+        self.produced = 0
+        self.usage: Usage | None = None
+
+    def billed(self, estimate: int) -> Usage:
+        """Tokens to bill for an attempt that ended early: the vendor's count if it gave one."""
+        if not self.first_token:
+            return Usage()
+        usage = self.usage or Usage(estimate, 0)
+        return Usage(usage.input_tokens or estimate, max(usage.output_tokens, self.produced))
+
+
+async def run_attempt(
+    send: SendAttempt,
+    *,
+    deployment: Deployment,
+    adapter: Adapter,
+    session: aiohttp.ClientSession,
+    chat: ChatRequest,
+    offset: float,
+    sink: ClientStream | None,
+    on_first_token: Callable[[], None],
+    completion_id: str,
+    created: int,
+) -> AttemptResult:
+    """Carry out `send`; never raises for anything the wire does (only on cancellation)."""
+    loop = asyncio.get_running_loop()
+    progress = _Progress(deployment.model)
+    delivered_before = sink.begin(deployment.id) if sink is not None else 0
+    streaming = False
+
+    def result(outcome: Outcome, status: int | None = None, detail: str = "") -> AttemptResult:
+        if sink is not None and outcome is not Outcome.OK:
+            sink.discard()
+        delivered = sink.delivered - delivered_before if sink is not None else 0
+        return AttemptResult(
+            outcome,
+            status,
+            progress.billed(chat.input_tokens),
+            delivered,
+            model=progress.model,
+            detail=detail,
+        )
+
+    request = adapter.request(chat.body, deployment)
+    connect_s = max(0.001, send.connect_by + offset - loop.time())
+    try:
+        async with asyncio.timeout_at(send.first_token_by + offset) as timer:
+            async with session.post(
+                request.url,
+                json=request.body,
+                headers=dict(request.headers),
+                timeout=aiohttp.ClientTimeout(total=None, connect=connect_s),
+            ) as response:
+                if not 200 <= response.status < 300:
+                    raw = await response.content.read(MAX_ERROR_BYTES)
+                    error = adapter.error(response.status, response.headers, raw)
+                    failed = result(error.outcome, response.status, error.message)
+                    failed.error, failed.retry_after_s = error, error.retry_after_s
+                    return failed
+                streaming = True
+                decoder = adapter.decoder()
+                parser = SseParser()
+                assembler = Assembler() if sink is None else None
+
+                async def emit(pieces: list[Piece]) -> None:
+                    for piece in pieces:
+                        if piece.tokens:
+                            if not progress.first_token:
+                                progress.first_token = True
+                                on_first_token()
+                            progress.produced += piece.tokens
+                            timer.reschedule(min(loop.time() + send.idle_s, send.deadline + offset))
+                        progress.model = decoder.model or progress.model
+                        if assembler is not None:
+                            assembler.add(piece)
+                        elif sink is not None:
+                            await sink.piece(piece, progress.model)
+
+                pending = b""
+                async for data in response.content.iter_any():
+                    *lines, pending = (pending + data).split(b"\n")
+                    for line in lines:
+                        event = parser.line(line)
+                        if event is not None:
+                            await emit(decoder.feed(event))
+                            progress.usage = decoder.usage or progress.usage
+                        if decoder.error is not None or decoder.done:
+                            break
+                    if decoder.error is not None or decoder.done:
+                        break
+                    if len(pending) > MAX_LINE_BYTES:
+                        return result(Outcome.STREAM_CUT, 200, "an SSE line exceeded the limit")
+                if pending and decoder.error is None and not decoder.done:
+                    parser.line(pending)
+                tail = parser.flush()
+                if tail is not None and decoder.error is None and not decoder.done:
+                    await emit(decoder.feed(tail))
+                progress.usage = decoder.usage or progress.usage
+                progress.first_token = True  # a 200 answer is billed even when it is empty
+    except aiohttp.ConnectionTimeoutError:
+        return result(Outcome.TIMEOUT, detail="connect deadline passed")
+    except TimeoutError:
+        if not progress.first_token:
+            return result(Outcome.TIMEOUT, detail="no first token before the deadline")
+        if loop.time() >= send.deadline + offset - 1e-3:
+            return result(Outcome.TIMEOUT, detail="request deadline passed mid-answer")
+        return result(Outcome.STREAM_STALL, 200, f"no token for {send.idle_s:g} s")
+    except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as problem:
+        if streaming:
+            return result(Outcome.STREAM_CUT, 200, f"stream broken: {type(problem).__name__}")
+        return result(Outcome.CONNECT, detail=f"{type(problem).__name__}: {problem}")
+    if decoder.error is not None:
+        failed = result(decoder.error.outcome, 200, decoder.error.message)
+        failed.error = decoder.error
+        return failed
+    if not decoder.complete:
+        return result(Outcome.STREAM_CUT, 200, "stream ended without a finish reason")
+    usage = decoder.usage or Usage(chat.input_tokens, progress.produced)
+    done = AttemptResult(Outcome.OK, response.status, usage, model=progress.model, detail="")
+    if sink is not None:
+        done.delivered = sink.delivered - delivered_before
+    if assembler is not None:
+        done.completion = assembler.completion(completion_id, created, progress.model, usage)
+    return done

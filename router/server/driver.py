@@ -1,0 +1,271 @@
+"""The real-time driver: router.core's `Engine` carried out with asyncio and real HTTP.
+
+Theory of operation
+-------------------
+This is the simulator's twin (`simulator/driver.py`) on a real clock: it feeds the
+engine the same events with `at = loop.time() - t0` and carries out the same
+decisions. No routing rule lives here — which deployment, whether to retry, how long
+to wait, when to give up are all the engine's answers.
+
+- `RequestArrived` → decisions, carried out at once:
+- `SendAttempt` → an asyncio task runs the upstream call (`router.server.attempt`)
+  under the decision's deadlines and reports `FirstTokenReceived` and then
+  `AttemptFinished`, with the outcome, Retry-After, tokens billed and delivered.
+- `Wait` → `loop.call_at` → `TimerFired`.
+- `CancelAttempt` → the task is cancelled; it still reports `AttemptFinished` (billed).
+- `CompleteRequest` / `FailRequest` / `RejectRequest` → the client's future resolves
+  and the HTTP handler answers (`router.server.app`).
+
+The engine is never called re-entrantly: decisions only schedule work (tasks, timers,
+futures), and every event is fed from its own loop callback or task step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from random import Random
+
+from router.core.decisions import (
+    CancelAttempt,
+    CompleteRequest,
+    Decision,
+    FailRequest,
+    RejectRequest,
+    SendAttempt,
+    Wait,
+)
+from router.core.engine import ANONYMOUS, Engine
+from router.core.events import (
+    AttemptFinished,
+    Event,
+    FirstTokenReceived,
+    RequestArrived,
+    RequestCancelled,
+    TimerFired,
+)
+from router.core.outcomes import Outcome
+from router.core.policy import Deployment, Policy
+from router.core.trace import TraceRecorder
+from router.server.adapters import Adapter, adapter_for
+from router.server.adapters.base import UpstreamError
+from router.server.attempt import AttemptResult, run_attempt
+from router.server.ingress import ChatRequest
+from router.server.pools import Pools
+from router.server.stream import ClientStream
+
+__all__ = ["Call", "Driver", "Terminal"]
+
+Terminal = CompleteRequest | FailRequest | RejectRequest
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """One client request in flight: what it asked, and what its attempts produced."""
+
+    id: str
+    chat: ChatRequest
+    tenant: str
+    created: int
+    done: asyncio.Future[Terminal]
+    sink: ClientStream | None = None
+    results: dict[int, AttemptResult] = field(default_factory=dict)
+    deployments: dict[int, str] = field(default_factory=dict)
+    first_error: tuple[str, UpstreamError] | None = None
+    failed: bool = False
+
+    @property
+    def completion_id(self) -> str:
+        """The `chatcmpl-` id the client sees, stable across failovers."""
+        return f"chatcmpl-{self.id}"
+
+
+class Driver:
+    """Feeds one `Engine` from real time and real HTTP; one per gateway process.
+
+    Counters (`attempt_counts`, `request_counts`, `spend_usd`) are plain dicts bumped
+    once per attempt or request; `router.server.metrics` reads them at scrape time.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        pools: Pools,
+        *,
+        rng: Random | None = None,
+        trace: TraceRecorder | None = None,
+    ) -> None:
+        self.policy = policy
+        self.engine = Engine(policy, rng=rng or Random(), trace=trace)
+        self.trace = trace
+        self.attempt_counts: Counter[tuple[str, str]] = Counter()
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self.spend_usd: dict[str, float] = {}
+        self._pools = pools
+        self._deployments: dict[str, Deployment] = {d.id: d for d in policy.deployments}
+        self._candidates = {c.id: c for c in self.engine.candidates}
+        self._adapters: dict[str, Adapter] = {
+            d.id: adapter_for(d.protocol) for d in policy.deployments
+        }
+        self._calls: dict[str, Call] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._offset = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- clock and lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind to the running loop; engine time 0 is now."""
+        self._loop = asyncio.get_running_loop()
+        self._offset = self._loop.time()
+
+    def now(self) -> float:
+        """Engine time: seconds since `start`, on the loop's monotonic clock."""
+        assert self._loop is not None, "Driver.start() was not called"
+        return self._loop.time() - self._offset
+
+    @property
+    def in_flight(self) -> int:
+        """Client requests not yet answered."""
+        return len(self._calls)
+
+    async def stop(self) -> None:
+        """Cancel timers and attempts still running (after the server stopped accepting)."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def open(self, chat: ChatRequest, *, tenant: str = "") -> Call:
+        """A new call for `chat` (not yet sent to the engine)."""
+        assert self._loop is not None, "Driver.start() was not called"
+        request_id = uuid.uuid4().hex[:24]
+        return Call(request_id, chat, tenant, int(time.time()), self._loop.create_future())
+
+    async def run(self, call: Call) -> Terminal:
+        """Hand the call to the engine and wait for its terminal decision.
+
+        If the handler is cancelled (the client went away), the engine hears
+        `RequestCancelled`, so it stops paying for attempts nobody will read.
+        """
+        self._calls[call.id] = call
+        chat = call.chat
+        self._feed(
+            RequestArrived(
+                at=self.now(),
+                request_id=call.id,
+                route=chat.route,
+                input_tokens=chat.input_tokens,
+                tenant=call.tenant,
+                max_output_tokens=chat.max_output_tokens,
+                needs=chat.needs,
+                stream=chat.stream,
+            )
+        )
+        try:
+            return await asyncio.shield(call.done)
+        except asyncio.CancelledError:
+            self.cancel(call)
+            raise
+
+    def cancel(self, call: Call) -> None:
+        """The client gave up on `call`."""
+        if not call.done.done() and call.id in self._calls:
+            self._feed(RequestCancelled(at=self.now(), request_id=call.id))
+
+    # -- events in, decisions out ---------------------------------------------------------
+
+    def _feed(self, event: Event) -> None:
+        for decision in self.engine.handle(event):
+            self._carry_out(decision)
+
+    def _carry_out(self, decision: Decision) -> None:
+        if isinstance(decision, SendAttempt):
+            call = self._calls[decision.request_id]
+            call.deployments[decision.attempt_id] = decision.deployment
+            self._tasks[decision.attempt_id] = asyncio.get_running_loop().create_task(
+                self._attempt(decision, call), name=f"attempt-{decision.attempt_id}"
+            )
+        elif isinstance(decision, Wait):
+            self._wait(decision)
+        elif isinstance(decision, CancelAttempt):
+            task = self._tasks.get(decision.attempt_id)
+            if task is not None:
+                task.cancel()
+        else:
+            call = self._calls.pop(decision.request_id)
+            final = {CompleteRequest: "ok", FailRequest: "error"}.get(type(decision), "rejected")
+            self.request_counts[(call.chat.route, final)] += 1
+            if not call.done.done():
+                call.done.set_result(decision)
+
+    def _wait(self, wait: Wait) -> None:
+        assert self._loop is not None
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._feed(TimerFired(at=self.now(), request_id=wait.request_id))
+
+        handle = self._loop.call_at(wait.until + self._offset, fire)
+        self._timers.add(handle)
+
+    async def _attempt(self, send: SendAttempt, call: Call) -> None:
+        """Run one attempt and report it, whatever happens (cancellation included)."""
+        deployment = self._deployments[send.deployment]
+
+        def first_token() -> None:
+            self._feed(FirstTokenReceived(at=self.now(), attempt_id=send.attempt_id))
+
+        try:
+            result = await run_attempt(
+                send,
+                deployment=deployment,
+                adapter=self._adapters[deployment.id],
+                session=self._pools.session(deployment.id),
+                chat=call.chat,
+                offset=self._offset,
+                sink=call.sink,
+                on_first_token=first_token,
+                completion_id=call.completion_id,
+                created=call.created,
+            )
+        except asyncio.CancelledError:
+            result = AttemptResult(Outcome.TIMEOUT, detail="cancelled")
+        except Exception as problem:  # a bug in an adapter must not leave the engine waiting
+            result = AttemptResult(Outcome.SERVER, detail=f"gateway error: {problem!r}")
+        finally:
+            self._tasks.pop(send.attempt_id, None)
+        call.results[send.attempt_id] = result
+        if result.outcome is not Outcome.OK and not call.failed:
+            # The engine surfaces its *first* failure; the body must be that attempt's too.
+            call.failed = True
+            if result.error is not None:
+                call.first_error = (deployment.id, result.error)
+        usage = result.usage
+        self.attempt_counts[(deployment.id, result.outcome.value)] += 1
+        cost = self._candidates[deployment.id].cost(usage.input_tokens, usage.output_tokens)
+        tenant = call.tenant or ANONYMOUS
+        self.spend_usd[tenant] = self.spend_usd.get(tenant, 0.0) + cost
+        self._feed(
+            AttemptFinished(
+                at=self.now(),
+                attempt_id=send.attempt_id,
+                outcome=result.outcome,
+                http_status=result.http_status,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                delivered_tokens=result.delivered,
+                retry_after_s=result.retry_after_s,
+                detail=result.detail,
+            )
+        )

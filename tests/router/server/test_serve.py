@@ -1,0 +1,119 @@
+"""Running the gateway as a process: graceful drain, and `blastradius serve` end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import openai
+import yaml
+
+from fakes.server.world import FakeWorld
+from router.server import create_app
+from router.server.serve import serve
+from tests.fakes.server.harness import running_world
+from tests.router.server.gateway import POLICY, call_json, load_policy
+
+PING = [{"role": "user", "content": "ping"}]
+
+
+def test_stop_drains_a_request_in_flight_then_closes_the_listener() -> None:
+    policy = load_policy()
+    with running_world(FakeWorld(policy, seed=5)) as ready:
+        deployments = tuple(
+            d.model_copy(update={"base_url": ready["deployments"][d.id]["base_url"]})
+            for d in policy.deployments
+        )
+        slow = deployments[0].model_copy(update={"model": "gpt-4o~slow_tokens-0.05"})
+        served = policy.model_copy(update={"deployments": (slow, *deployments[1:])})
+        loop = asyncio.new_event_loop()
+        box: dict[str, Any] = {}
+        started = threading.Event()
+
+        async def main() -> None:
+            box["stop"] = asyncio.Event()
+
+            def on_ready(url: str) -> None:
+                box["url"] = url
+                started.set()
+
+            await serve(
+                create_app(served), host="127.0.0.1", port=0, stop=box["stop"], on_ready=on_ready
+            )
+
+        thread = threading.Thread(target=lambda: loop.run_until_complete(main()))
+        thread.start()
+        try:
+            assert started.wait(10)
+            client = openai.OpenAI(base_url=box["url"] + "/v1", api_key="k", max_retries=0)
+            stream = client.chat.completions.create(model="default", messages=PING, stream=True)
+            first = next(iter(stream))
+            loop.call_soon_threadsafe(box["stop"].set)
+            rest = list(stream)
+            text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
+            assert len(text.split()) == 12
+            assert rest[-1].choices[0].finish_reason == "stop"
+        finally:
+            loop.call_soon_threadsafe(lambda: box["stop"].set())
+            thread.join(10)
+            loop.close()
+        try:
+            call_json("GET", box["url"] + "/healthz")
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the listener is still open after stop")
+
+
+def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(POLICY, encoding="utf-8")
+    with running_world(FakeWorld(load_policy(), seed=5)) as ready:
+        data = yaml.safe_load(POLICY)
+        for deployment in data["deployments"]:
+            deployment["base_url"] = ready["deployments"][deployment["id"]]["base_url"]
+        policy_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "simulator.cli", "serve", "--policy", str(policy_file),
+             "--port", "0"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            assert process.stderr is not None
+            lines = []
+            for line in process.stderr:
+                lines.append(line)
+                if "listening on" in line:
+                    break
+            assert any("anonymous tenant" in line for line in lines), lines
+            url = lines[-1].rsplit(" ", 1)[-1].strip()
+            client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+            answer = client.chat.completions.create(model="default", messages=PING)
+            assert answer.model == "gpt-4o"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+
+
+def test_serve_refuses_a_policy_with_no_adapter_for_its_protocol(tmp_path: Path) -> None:
+    data = yaml.safe_load(POLICY)
+    data["deployments"][0]["protocol"] = "gemini"
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(data), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "serve", "--policy", str(policy_file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "no egress adapter for protocol 'gemini'" in done.stderr
