@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -36,9 +37,11 @@ from scenarios.scenario_files import (
 )
 from scenarios.yaml_source import read_yaml
 from simulator import evidence, gate
+from simulator.live import DEFAULT_MAX_RATE, live_context, run_live
 from simulator.progress import Progress
 from simulator.runner import (
     RunRequest,
+    result_of,
     run_context,
     run_replications,
     run_title,
@@ -200,11 +203,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         loaded = request.load()
         progress = Progress(loaded.scenario.id, loaded.scenario.duration)
-        result, sim, loaded = run_replications(request, progress=progress)
+        if args.live:
+            result, out = _run_live(args, loaded, progress)
+        else:
+            result, sim, loaded = run_replications(request, progress=progress)
+            seed = result["seed"]
+            out = args.out / f"{loaded.scenario.id}--{loaded.policy.name}--seed{seed}"
+            context = run_context(loaded)
+            write_run_dir(out, result, sim, context=context, title=run_title(loaded, seed))
         progress.close()
-        seed = result["seed"]
-        out = args.out / f"{loaded.scenario.id}--{loaded.policy.name}--seed{seed}"
-        write_run_dir(out, result, sim, context=run_context(loaded), title=run_title(loaded, seed))
         result["run_dir"] = str(out)
         results.append(result)
     print(summary_table(results))
@@ -223,6 +230,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         payload: Any = results[0] if len(results) == 1 else {"runs": results}
         args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return EXIT_OK if all(result["passed"] for result in results) else EXIT_FAILED
+
+
+def _run_live(
+    args: argparse.Namespace, loaded: LoadedScenario, progress: Progress
+) -> tuple[dict[str, Any], Path]:
+    """One live run: the gateway against the fake world; the run dir gains the journal."""
+    seed = loaded.scenario.seed if args.seed is None else args.seed
+    live = run_live(
+        loaded, seed=seed, speedup=args.speedup, max_rate=args.max_rate, progress=progress
+    )
+    context = live_context(run_context(loaded), live.speedup)
+    result = result_of(loaded, live, seed, context=context, engine="live")
+    result.update(
+        speedup=live.speedup,
+        time_unit="real seconds (scenario seconds ÷ speedup)",
+        engine_reasons=live.reasons,
+        providers=live.providers,
+        client_outcomes=live.client_errors,
+        wall_s=round(live.wall_s, 3),
+    )
+    out = args.out / f"{loaded.scenario.id}--{loaded.policy.name}--seed{seed}--live"
+    write_run_dir(out, result, live, context=context, title=run_title(loaded, seed) + " (live)")
+    with (out / "journal.jsonl").open("w", encoding="utf-8") as journal:
+        for entry in live.journal:
+            journal.write(json.dumps(entry) + "\n")
+    return result, out
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -312,12 +345,33 @@ def _add_serve_parser(commands: Any) -> None:
     serve.add_argument("--policy", required=True, type=Path, help="the policy YAML to serve")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (8080; 0: any free port)")
+    serve.add_argument(
+        "--audit-log",
+        type=Path,
+        help="append every attempt and request (trace schema) here as JSON lines",
+    )
+    serve.add_argument(
+        "--drain-s",
+        type=float,
+        default=30.0,
+        help="on SIGTERM/SIGINT, how long in-flight requests may finish (30)",
+    )
     serve.set_defaults(run=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM, then drain in-flight requests and exit 0."""
+    """Serve until SIGINT/SIGTERM, then drain in-flight requests and exit 0.
+
+    SIGHUP reloads the policy file (an invalid one is logged and the old one kept).
+    """
     policy = load_policy(args.policy, require_env=True)
+    # The gateway's own log (reloads, refusals) to stderr; aiohttp's access log stays off.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("serve: %(message)s"))
+    gateway_log = logging.getLogger("router.server")
+    gateway_log.addHandler(handler)
+    gateway_log.setLevel(logging.INFO)
+    gateway_log.propagate = False
     print(
         f"serve: policy {policy.name}: {len(policy.deployments)} deployments, "
         f"{len(policy.routes)} routes",
@@ -330,7 +384,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"serve: listening on {url}", file=sys.stderr, flush=True)
 
     try:
-        run_gateway(policy, host=args.host, port=args.port, on_ready=ready)
+        run_gateway(
+            policy,
+            host=args.host,
+            port=args.port,
+            drain_s=args.drain_s,
+            policy_path=args.policy,
+            audit_log=args.audit_log,
+            on_ready=ready,
+        )
     except ValueError as problem:
         print(f"error: {args.policy}: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -372,6 +434,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="change one scenario or policy field, e.g. traffic.arrivals.rate=50",
+    )
+    run.add_argument(
+        "--live",
+        action="store_true",
+        help="run the real gateway over HTTP against the fake providers, on a real clock",
+    )
+    run.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        help="--live: play arrivals and the fault timeline X times faster (latencies stay real)",
+    )
+    run.add_argument(
+        "--max-rate",
+        type=float,
+        default=DEFAULT_MAX_RATE,
+        help=f"--live: refuse runs above this mean requests/s (default {DEFAULT_MAX_RATE:g})",
     )
     run.set_defaults(run=cmd_run)
     sweep = commands.add_parser("sweep", help="run a scenario over a grid of settings")

@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import pandas as pd
 
 from reports.html import report_html
 from reports.metrics import FaultWindow, RunContext, compute_metrics
@@ -29,8 +31,10 @@ from simulator.driver import SimulationResult, simulate
 
 __all__ = [
     "RunRequest",
+    "Trace",
     "aggregate",
     "json_default",
+    "result_of",
     "run_context",
     "run_replications",
     "run_title",
@@ -80,20 +84,44 @@ def run_context(loaded: LoadedScenario) -> RunContext:
     )
 
 
-def _result(loaded: LoadedScenario, sim: SimulationResult, seed: int) -> dict[str, Any]:
-    metrics = compute_metrics(sim.attempts, sim.requests, run_context(loaded))
+class Trace(Protocol):
+    """What a run directory is written from: the two trace tables (sim or live)."""
+
+    @property
+    def attempts(self) -> pd.DataFrame: ...
+
+    @property
+    def requests(self) -> pd.DataFrame: ...
+
+
+def result_of(
+    loaded: LoadedScenario,
+    trace: Trace,
+    seed: int,
+    *,
+    context: RunContext,
+    engine: str,
+) -> dict[str, Any]:
+    """results.json's core for one run: metrics from the trace, SLOs, score, verdict."""
+    metrics = compute_metrics(trace.attempts, trace.requests, context)
     slos = evaluate_slos(loaded.scenario.slos, metrics)
     hard = hard_failures(metrics)
     return {
         "scenario": loaded.scenario.id,
         "policy": loaded.policy.name,
-        "engine": "sim",
+        "engine": engine,
         "seed": seed,
         "metrics": metrics,
         "score": score(metrics),
         "slos": slos,
         "hard_failures": hard,
         "passed": all(slo["ok"] for slo in slos) and not hard,
+    }
+
+
+def _result(loaded: LoadedScenario, sim: SimulationResult, seed: int) -> dict[str, Any]:
+    return {
+        **result_of(loaded, sim, seed, context=run_context(loaded), engine="sim"),
         "engine_reasons": sim.reasons,
         "providers": sim.providers,
         "wall_s": round(sim.wall_s, 3),
@@ -193,7 +221,7 @@ def run_title(loaded: LoadedScenario, seed: int) -> str:
 def write_run_dir(
     out: Path,
     result: dict[str, Any],
-    sim: SimulationResult,
+    sim: Trace,
     *,
     context: RunContext,
     title: str,

@@ -157,6 +157,11 @@ class FakeWorld:
             hidden = self.scenario.world.for_deployment(deployment.id).hidden_domains
         return frozenset(deployment.domains) | frozenset(hidden)
 
+    def zero_clock(self) -> None:
+        """Make now scenario time 0: a live run calls this when its traffic starts, so the
+        fault timeline and the arrivals share one origin."""
+        self._t0 = asyncio.get_running_loop().time()
+
     def clock(self) -> float:
         """Scenario seconds since the world started (real seconds × speedup)."""
         return (asyncio.get_running_loop().time() - self._t0) * self.speedup

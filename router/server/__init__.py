@@ -5,7 +5,7 @@ twin of the simulator's driver. Both import only `router.core` and third-party
 libraries (tests/test_architecture.py).
 """
 
-from router.server.app import DRIVER, create_app
+from router.server.app import DRIVERS, create_app
 from router.server.driver import Driver
 
-__all__ = ["DRIVER", "Driver", "create_app"]
+__all__ = ["DRIVERS", "Driver", "create_app"]

@@ -1,6 +1,7 @@
 """The gateway's aiohttp application: OpenAI-compatible ingress over the real-time driver.
 
-Routes: `POST /v1/chat/completions` (plain and SSE), `GET /v1/models` (the policy's
+Routes: `POST /v1/chat/completions` (plain and SSE), `POST /v1/messages` (Anthropic
+clients, `router.server.anthropic_ingress`), `GET /v1/models` (the policy's
 routes), `GET /healthz` (the process is up), `GET /readyz` (pools open, not draining),
 `GET /metrics` (Prometheus).
 Handlers are thin: read and validate the request (`router.server.ingress`), hand it to
@@ -26,16 +27,18 @@ from router.core.decisions import CompleteRequest, FailRequest
 from router.core.policy import Policy
 from router.core.trace import TraceRecorder
 from router.server.adapters.base import openai_error_body
+from router.server.anthropic_ingress import anthropic_routes
 from router.server.driver import Call, Driver, Terminal
 from router.server.errors import ClientError, error_response
 from router.server.ingress import read_chat
 from router.server.metrics import Metrics
 from router.server.pools import Pools
+from router.server.reload import Drivers
 from router.server.stream import DEPLOYMENT_HEADER, ClientStream
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
-    "DRIVER",
+    "DRIVERS",
     "METRICS",
     "REASON_HEADER",
     "create_app",
@@ -49,7 +52,8 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 REASON_HEADER = "x-blastradius-reason"
 """On an error: the engine's reason (`content_filtered`, `attempts_exhausted`, …)."""
 
-DRIVER = web.AppKey("driver", Driver)
+DRIVERS = web.AppKey("drivers", Drivers)
+"""The driver new requests go to (`.driver`); a policy reload swaps it."""
 METRICS = web.AppKey("metrics", Metrics)
 _READY = web.AppKey("ready", list)
 _HOLD = web.AppKey("hold_tokens", int)
@@ -112,7 +116,6 @@ async def _answer(call: Call, decision: Terminal) -> web.StreamResponse:
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """`POST /v1/chat/completions`."""
-    driver = request.app[DRIVER]
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as too_large:
@@ -121,6 +124,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             status=413,
             code="request_too_large",
         ) from None
+    # Taken after the last await before `driver.run`: a reload that retires a driver once
+    # it has no calls must not find this request half-way to it.
+    driver = request.app[DRIVERS].driver
     tenant = _tenant(request, driver.policy)
     chat = read_chat(raw)
     call = driver.open(chat, tenant=tenant)
@@ -142,7 +148,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def list_models(request: web.Request) -> web.Response:
     """`GET /v1/models`: the routes clients may name in `model`."""
-    policy = request.app[DRIVER].policy
+    policy = request.app[DRIVERS].policy
     cards = [
         {"id": route.name, "object": "model", "created": 0, "owned_by": "blastradius"}
         for route in policy.routes
@@ -196,29 +202,33 @@ def create_app(
     `trace` collects the engine's attempt and request rows; `hold_tokens` is how many
     streamed tokens are held back so a failing stream can still fail over invisibly.
     """
-    if policy.resilience.streaming.after_first_byte == "continue":
-        raise ValueError(
-            "resilience.streaming.after_first_byte: 'continue' is not supported by the "
-            "gateway yet (continuing an answer on a fallback); use 'error'"
-        )
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
-    pools = Pools(policy.deployments, resolver=resolver)
-    driver = Driver(policy, pools, rng=rng, trace=trace)
+
+    def build(policy: Policy) -> tuple[Driver, Pools]:
+        """Everything one policy needs; also what a reload validates a new policy with."""
+        if policy.resilience.streaming.after_first_byte == "continue":
+            raise ValueError(
+                "resilience.streaming.after_first_byte: 'continue' is not supported by the "
+                "gateway yet (continuing an answer on a fallback); use 'error'"
+            )
+        pools = Pools(policy.deployments, resolver=resolver)
+        return Driver(policy, pools, rng=rng, trace=trace), pools
+
+    drivers = Drivers(build, policy)
     app = web.Application(client_max_size=max_body_bytes, middlewares=[openai_errors])
-    app[DRIVER] = driver
-    metrics = app[METRICS] = Metrics(driver)
+    app[DRIVERS] = drivers
+    metrics = app[METRICS] = Metrics(drivers.driver)
+    drivers.on_swap(metrics.follow)
     app[_READY] = []
     app[_HOLD] = hold_tokens
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        pools.open()
-        driver.start()
+        drivers.open()
         app[_READY].append(True)
         yield
         app[_READY].clear()
-        await driver.stop()
-        await pools.close()
+        await drivers.close()
 
     async def draining(app: web.Application) -> None:
         app[_READY].clear()
@@ -232,6 +242,7 @@ def create_app(
             web.get("/healthz", healthz),
             web.get("/readyz", readyz),
             web.get("/metrics", metrics.handler),
+            *anthropic_routes(drivers, metrics, hold_tokens=hold_tokens),
         ]
     )
     return app

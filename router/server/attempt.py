@@ -142,6 +142,12 @@ async def run_attempt(
 
                 pending = b""
                 async for data in response.content.iter_any():
+                    if decoder.binary:  # Bedrock's event stream: frames, not lines
+                        await emit(decoder.feed_bytes(data))
+                        progress.usage = decoder.usage or progress.usage
+                        if decoder.error is not None or decoder.done:
+                            break
+                        continue
                     *lines, pending = (pending + data).split(b"\n")
                     for line in lines:
                         event = parser.line(line)
@@ -174,7 +180,7 @@ async def run_attempt(
             return result(Outcome.STREAM_CUT, 200, f"stream broken: {type(problem).__name__}")
         return result(Outcome.CONNECT, detail=f"{type(problem).__name__}: {problem}")
     if decoder.error is not None:
-        failed = result(decoder.error.outcome, 200, decoder.error.message)
+        failed = result(decoder.error.outcome, decoder.error.status, decoder.error.message)
         failed.error = decoder.error
         return failed
     if not decoder.complete:

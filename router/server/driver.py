@@ -118,10 +118,16 @@ class Driver:
 
     # -- clock and lifecycle ------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind to the running loop; engine time 0 is now."""
+    def start(self, *, offset: float | None = None) -> None:
+        """Bind to the running loop; engine time 0 is now, or at `offset` (loop time) when
+        this driver takes over from another (a policy reload), so engine time runs on."""
         self._loop = asyncio.get_running_loop()
-        self._offset = self._loop.time()
+        self._offset = self._loop.time() if offset is None else offset
+
+    @property
+    def offset(self) -> float:
+        """The loop time of engine time 0."""
+        return self._offset
 
     def now(self) -> float:
         """Engine time: seconds since `start`, on the loop's monotonic clock."""

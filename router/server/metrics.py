@@ -98,7 +98,8 @@ class Metrics:
 
     def __init__(self, driver: Driver) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(GatewayCollector(driver))
+        self._collector = GatewayCollector(driver)
+        self.registry.register(self._collector)
         self.latency = Histogram(
             f"{_PREFIX}_request_seconds",
             "Time from request to answer (to the last byte for streams), by route",
@@ -106,6 +107,10 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
+
+    def follow(self, driver: Driver) -> None:
+        """Read `driver` from now on: a policy reload swapped it (its counters carry over)."""
+        self._collector._driver = driver
 
     async def handler(self, request: web.Request) -> web.Response:
         """`GET /metrics`."""

@@ -1,9 +1,17 @@
-"""Running the gateway as a process: bind, report, drain on SIGINT/SIGTERM.
+"""Running the gateway as a process: bind, report, reload on SIGHUP, drain on SIGINT/SIGTERM.
 
 Graceful shutdown is aiohttp's own: on stop the app turns not-ready (`/readyz` 503, so
 a load balancer stops sending), the listener closes, in-flight requests get up to
 `drain_s` to finish, then the pools close. No request that was accepted is cut short
 by a routine restart.
+
+SIGHUP re-reads the policy file. The new policy is validated completely — the file,
+and then everything the gateway builds from it — before it replaces the old one; an
+invalid file is logged with file, line and field and the old policy keeps serving.
+In-flight requests finish under the policy they started with (`router.server.reload`).
+
+With an audit log, every trace row is appended to it as JSON lines, at most a second
+late and once more at shutdown (`router.server.audit`).
 """
 
 from __future__ import annotations
@@ -12,14 +20,19 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
+from router.core.errors import ConfigError
 from router.core.policy import Policy
-from router.server.app import create_app
+from router.core.trace import TraceRecorder
+from router.server.app import DRIVERS, create_app
+from router.server.audit import AuditLog
+from scenarios.policy_files import load_policy
 
-__all__ = ["DEFAULT_DRAIN_S", "run_gateway", "serve"]
+__all__ = ["DEFAULT_DRAIN_S", "reload_policy", "run_gateway", "serve"]
 
 DEFAULT_DRAIN_S = 30.0
 """How long in-flight requests may take to finish after a stop signal."""
@@ -56,6 +69,25 @@ async def serve(
         await runner.cleanup()
 
 
+def reload_policy(app: web.Application, path: Path) -> bool:
+    """Serve `path`'s policy from now on; False (logged, old policy kept) if it is invalid."""
+    try:
+        policy = load_policy(path, require_env=True)
+        app[DRIVERS].reload(policy)
+    except ConfigError as error:
+        for issue in error.issues:
+            _log.error("reload refused, keeping policy %r: %s", app[DRIVERS].policy.name, issue)
+        return False
+    except (OSError, UnicodeDecodeError, ValueError) as problem:
+        _log.error(
+            "reload refused, keeping policy %r: %s: %s", app[DRIVERS].policy.name, path, problem
+        )
+        return False
+    routes = ", ".join(route.name for route in policy.routes)
+    _log.warning("reloaded %s: policy %r, routes: %s", path, policy.name, routes)
+    return True
+
+
 def run_gateway(
     policy: Policy,
     *,
@@ -63,16 +95,27 @@ def run_gateway(
     port: int = 8080,
     resolver: AbstractResolver | None = None,
     drain_s: float = DEFAULT_DRAIN_S,
+    policy_path: Path | None = None,
+    audit_log: Path | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
 ) -> None:
-    """Run the gateway for `policy` until SIGINT or SIGTERM (blocking)."""
+    """Run the gateway for `policy` until SIGINT or SIGTERM (blocking).
+
+    With `policy_path`, SIGHUP reloads the policy from it; with `audit_log`, trace rows
+    are appended there as JSON lines.
+    """
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        app = create_app(policy, resolver=resolver)
+        trace = TraceRecorder() if audit_log is not None else None
+        app = create_app(policy, resolver=resolver, trace=trace)
+        if audit_log is not None and trace is not None:
+            AuditLog(audit_log, trace).attach(app)
+        if policy_path is not None:
+            loop.add_signal_handler(signal.SIGHUP, reload_policy, app, policy_path)
         await serve(app, host=host, port=port, stop=stop, drain_s=drain_s, on_ready=on_ready)
 
     asyncio.run(main())

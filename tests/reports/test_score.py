@@ -118,10 +118,10 @@ def improvements(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     key = draw(st.sampled_from(sorted(base)))
     old: Any = base[key]
     new: Any
+    # None (nothing measured) is not on any scale: it stays as it is.
     if key in {"availability", "availability_during_faults"}:
-        new = draw(st.floats(old if old is not None else 0.0, 1.0, allow_nan=False))
+        new = None if old is None else draw(st.floats(old, 1.0, allow_nan=False))
     elif key in {"amplification_peak", "ttf_s"}:
-        # None (nothing measured) is not on the scale: it stays as it is.
         new = None if old is None else draw(st.floats(0.0, old, allow_nan=False))
     elif key in {"compliance_violations", "truncated_successes"}:
         new = draw(st.integers(0, old))

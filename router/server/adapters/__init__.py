@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from router.server.adapters.anthropic import AnthropicAdapter
+from router.server.adapters.azure_openai import AzureOpenAIAdapter
 from router.server.adapters.base import Adapter
+from router.server.adapters.bedrock import BedrockAdapter
+from router.server.adapters.gemini import GeminiAdapter
+from router.server.adapters.mistral import MistralAdapter
 from router.server.adapters.openai import OpenAIAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "adapter_for"]
@@ -11,9 +15,12 @@ __all__ = ["ADAPTERS", "Adapter", "adapter_for"]
 ADAPTERS: dict[str, Adapter] = {
     "openai": OpenAIAdapter(),
     "anthropic": AnthropicAdapter(),
+    "azure-openai": AzureOpenAIAdapter(),
+    "gemini": GeminiAdapter(),
+    "bedrock": BedrockAdapter(),
+    "mistral": MistralAdapter(),
 }
-"""Adapters by policy `protocol`; the others of issue 7 (azure-openai, gemini, bedrock,
-mistral) are not written yet."""
+"""Adapters by policy `protocol`, one per protocol the policy schema names."""
 
 
 def adapter_for(protocol: str) -> Adapter:

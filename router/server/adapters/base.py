@@ -104,9 +104,17 @@ class StreamDecoder(ABC):
         self.model: str | None = None
         self.malformed = 0
 
+    binary: ClassVar[bool] = False
+    """True for a vendor whose stream is not SSE (Bedrock's AWS event stream): the
+    gateway then hands the raw body to `feed_bytes` as it arrives, not lines to `feed`."""
+
     @abstractmethod
     def feed(self, event: SseEvent) -> list[Piece]:
         """The pieces one SSE event carries (often none)."""
+
+    def feed_bytes(self, data: bytes) -> list[Piece]:
+        """The pieces a chunk of a binary stream completes (only when `binary`)."""
+        raise NotImplementedError(f"{type(self).__name__} reads SSE, not a binary stream")
 
     @property
     def complete(self) -> bool:

@@ -8,16 +8,20 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import openai
+import pytest
 import yaml
 
 from fakes.server.world import FakeWorld
+from router.core.policy import Protocol
 from router.server import create_app
+from router.server.adapters import adapter_for
 from router.server.serve import serve
 from tests.fakes.server.harness import running_world
 from tests.router.server.gateway import POLICY, call_json, load_policy
+from tests.router.server.serving import policy_data, serve_process, write_policy
 
 PING = [{"role": "user", "content": "ping"}]
 
@@ -104,16 +108,24 @@ def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) 
                 process.wait(5)
 
 
-def test_serve_refuses_a_policy_with_no_adapter_for_its_protocol(tmp_path: Path) -> None:
-    data = yaml.safe_load(POLICY)
-    data["deployments"][0]["protocol"] = "gemini"
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(data), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "serve", "--policy", str(policy_file)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 2
-    assert "no egress adapter for protocol 'gemini'" in done.stderr
+def test_every_protocol_a_policy_may_name_has_an_egress_adapter() -> None:
+    for protocol in get_args(Protocol):
+        assert adapter_for(protocol) is not None
+    with pytest.raises(ValueError, match="no egress adapter for protocol 'carrier-pigeon'"):
+        adapter_for("carrier-pigeon")
+
+
+def test_sigterm_drains_a_slow_stream_in_flight_then_exits_0(tmp_path: Path) -> None:
+    with running_world(FakeWorld(load_policy(), seed=5)) as ready:
+        policy = write_policy(tmp_path / "policy.yaml", policy_data(ready, slow_token_s=0.1))
+        with serve_process(policy) as served:
+            client = openai.OpenAI(base_url=served.url + "/v1", api_key="k", max_retries=0)
+            stream = client.chat.completions.create(model="slow", messages=PING, stream=True)  # type: ignore[arg-type]
+            first = next(iter(stream))
+            served.process.send_signal(signal.SIGTERM)
+            rest = list(stream)  # ~1 s more: the stop waits for it
+            text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
+            assert len(text.split()) == 12
+            assert rest[-1].choices[0].finish_reason == "stop"
+            assert served.process.wait(15) == 0
+            client.close()

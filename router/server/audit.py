@@ -1,0 +1,123 @@
+"""The audit log: every attempt and request row of the trace, as JSON lines, live.
+
+The engine appends `AttemptRow`s and `RequestRow`s to a `TraceRecorder` (no I/O in
+the core). This module drains that recorder into a file once a `flush_s` tick (one
+second by default) and once more at shutdown, after the driver has stopped, so the
+rows of attempts cancelled by the stop are kept too. Draining in batches keeps the
+hot path at one list append per row; memory stays bounded to one tick of rows.
+
+Each line is one row of DESIGN.md's trace schema plus `"kind": "attempt"` or
+`"kind": "request"`; `reports.audit_log.read_audit_log` loads a file back into the
+two DataFrames the simulator writes, so a live run feeds `reports/` directly. The
+rows carry no prompt, answer or key (tenant names, routes, deployments, outcomes,
+tokens and costs only), so neither can reach the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import IO
+
+from aiohttp import web
+
+from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
+
+__all__ = ["DEFAULT_FLUSH_S", "AuditLog"]
+
+DEFAULT_FLUSH_S = 1.0
+"""Longest a row waits in memory before it is written and flushed."""
+
+_log = logging.getLogger(__name__)
+
+
+class AuditLog:
+    """Writes the rows `trace` collects to `path` (appending), at most `flush_s` late.
+
+    `attach(app)` ties it to an app's life: the file opens and the flusher starts with
+    the app; the last rows are written when the app cleans up, after its driver stopped.
+    """
+
+    def __init__(
+        self, path: Path, trace: TraceRecorder, *, flush_s: float = DEFAULT_FLUSH_S
+    ) -> None:
+        if not flush_s > 0:
+            raise ValueError(f"flush_s must be > 0, got {flush_s}")
+        self.path = path
+        self.trace = trace
+        self.flush_s = flush_s
+        self.rows_written = 0
+        self._file: IO[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+    def open(self) -> None:
+        """Open the file for appending (a restart adds to the same log)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def flush(self) -> int:
+        """Write every row collected since the last flush; returns how many."""
+        if self._file is None:
+            return 0
+        attempts, requests = self.trace.attempts, self.trace.requests
+        count_a, count_r = len(attempts), len(requests)
+        if not count_a and not count_r:
+            return 0
+        encode = self._encode
+        lines = [
+            encode({"kind": "attempt", **dict(zip(ATTEMPT_COLUMNS, row, strict=True))})
+            for row in attempts[:count_a]
+        ]
+        lines.extend(
+            encode({"kind": "request", **dict(zip(REQUEST_COLUMNS, row, strict=True))})
+            for row in requests[:count_r]
+        )
+        # The loop is single-threaded: nothing appends between the slice and the delete.
+        del attempts[:count_a]
+        del requests[:count_r]
+        lines.append("")
+        self._file.write("\n".join(lines))
+        self._file.flush()
+        self.rows_written += count_a + count_r
+        return count_a + count_r
+
+    def close(self) -> None:
+        """Write what is left and close the file."""
+        if self._file is not None:
+            self.flush()
+            self._file.close()
+            self._file = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            try:
+                self.flush()
+            except (OSError, ValueError):  # a full disk must not take the gateway down
+                _log.exception("audit log %s: write failed; rows kept for the next try", self.path)
+
+    def attach(self, app: web.Application) -> None:
+        """Open with `app` and flush every tick; close after the app's own cleanup.
+
+        `on_cleanup` handlers run after `cleanup_ctx` exits (aiohttp appends the context
+        first), so the final flush sees the rows of the driver's stop.
+        """
+
+        async def start(app: web.Application) -> None:
+            self.open()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="audit-log")
+
+        async def stop(app: web.Application) -> None:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+                self._task = None
+            self.close()
+
+        app.on_startup.append(start)
+        app.on_cleanup.append(stop)

@@ -1,0 +1,335 @@
+"""Live runs: the real gateway, over real HTTP, against the fake world, on a real clock.
+
+`blastradius run SCENARIO --live` is the simulated run's twin: the same scenario, the same
+policy, the same traffic plan (seed for seed), but the router is `router.server` serving
+HTTP, the providers are `fakes.server` speaking each vendor's wire format with the
+scenario's fault timeline replayed in real time, and DNS goes through the harness's
+resolver so DNS faults reach the router's connection pools. The trace comes from the
+gateway's own engine, so `reports/` computes the same metrics from it.
+
+**Time.** `--speedup X` plays the scenario X times faster: arrivals and the fault
+timeline are compressed, but latencies, timeouts, backoff and breaker windows stay real
+(they are the router's and the providers' own). So a live run reports in *real* seconds:
+fault windows and the run's length are divided by X before metrics are computed, and
+TTD/TTF/TTR are how fast the real router actually reacted.
+
+**Clients.** Each arrival is one OpenAI-SDK-shaped call to the gateway with the scenario's
+client layer: its timeout, retries of timeouts, 429s and 5xx with the backoff the
+simulator's clients use, and abandonment (each retry carries `x-stainless-retry-count`, as
+the OpenAI SDK sends it, so the trace marks it `origin=client`); a prompt sized to the
+drawn input tokens and `max_tokens` to the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pandas as pd
+from aiohttp import web
+from pydantic import SecretStr
+
+from fakes.server.dns import ControlledResolver
+from fakes.server.world import FakeWorld
+from reports.metrics import FaultWindow, RunContext
+from router.core.backoff import Backoff
+from router.core.errors import ConfigError, ConfigIssue
+from router.core.policy import Policy
+from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
+from router.server.app import DRIVERS, create_app
+from scenarios.scenario_files import LoadedScenario
+from scenarios.schema import Task
+from simulator.traffic import TrafficPlan
+
+__all__ = ["DEFAULT_MAX_RATE", "LiveResult", "live_context", "run_live"]
+
+DEFAULT_MAX_RATE = 200.0
+"""Mean real-time requests/s a live run may ask of this machine before it refuses."""
+
+TASK_HEADER = "x-blastradius-task"
+RETRY_HEADER = "x-stainless-retry-count"
+_WORDS = ("route", "breaker", "domain", "budget", "edge", "replica", "quorum", "ledger")
+
+
+@dataclass(slots=True)
+class LiveResult:
+    """What a live run leaves: the gateway's trace, the providers' journal, timings."""
+
+    attempts: pd.DataFrame
+    requests: pd.DataFrame
+    journal: list[dict[str, Any]]
+    reasons: dict[str, int]
+    providers: dict[str, dict[str, Any]]
+    wall_s: float
+    speedup: float
+    client_errors: dict[str, int] = field(default_factory=dict)
+
+
+def live_context(context: RunContext, speedup: float) -> RunContext:
+    """The simulated run's context in a live run's real seconds (÷ speedup)."""
+    return RunContext(
+        duration=context.duration / speedup,
+        faults=tuple(
+            FaultWindow(
+                start=w.start / speedup,
+                end=w.end / speedup,
+                targets=w.targets,
+                open_ended=w.open_ended,
+            )
+            for w in context.faults
+        ),
+        recovery_window=context.recovery_window / speedup,
+        primaries=context.primaries,
+    )
+
+
+def _tenant_keys(policy: Policy, tenants: tuple[str, ...]) -> dict[str, str]:
+    """A fresh key per tenant, for this run only (policies store only key digests)."""
+    return {name: f"live-{name}-{random.SystemRandom().getrandbits(64):x}" for name in tenants}
+
+
+def _live_policy(policy: Policy, world: FakeWorld, keys: dict[str, str]) -> Policy:
+    """The scenario's policy pointed at the fakes, with this run's tenant keys.
+
+    Base URLs keep the vendor's host name (with the fake's port), so every new connection
+    is resolved through the harness's resolver, where DNS faults live. A deployment without
+    a key gets a placeholder: the fakes check that a key is sent, not which.
+    """
+    deployments = [
+        d.model_copy(
+            update={
+                "base_url": world.base_url(d, by_name=True),
+                "api_key": d.api_key or SecretStr("live-run-key"),
+            }
+        )
+        for d in policy.deployments
+    ]
+    tenants = {
+        name: tenant.model_copy(
+            update={"key_sha256": (hashlib.sha256(keys[name].encode()).hexdigest(),)}
+        )
+        for name, tenant in policy.tenants.items()
+        if name in keys
+    }
+    tenants.update({n: t for n, t in policy.tenants.items() if n not in tenants})
+    return policy.model_copy(update={"deployments": deployments, "tenants": tenants})
+
+
+def _prompt(tokens: int, index: int) -> str:
+    """About `tokens` tokens of text (the shared counter: ⌈bytes ÷ 4⌉) that vary per call."""
+    words = [_WORDS[(index + i) % len(_WORDS)] for i in range(max(1, tokens - 7))]
+    return " ".join(words)[: max(4, (tokens - 6) * 4)]
+
+
+@dataclass(slots=True)
+class _Client:
+    """The scenario's client layer, calling the gateway over one keep-alive pool."""
+
+    session: aiohttp.ClientSession
+    url: str
+    loaded: LoadedScenario
+    keys: dict[str, str]
+    rng: random.Random
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    async def call(
+        self, cid: str, tenant: str, task: Task, route: str, inputs: int, outputs: int
+    ) -> None:
+        client = self.loaded.scenario.traffic.client
+        body = {
+            "model": route,
+            "messages": [{"role": "user", "content": _prompt(inputs, len(cid))}],
+            "max_tokens": int(task.max_output_tokens or outputs),
+            "stream": task.stream,
+        }
+        if task.stream:
+            body["stream_options"] = {"include_usage": True}
+        payload = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", TASK_HEADER: task.name}
+        if tenant in self.keys:
+            headers["Authorization"] = f"Bearer {self.keys[tenant]}"
+        backoff = Backoff(client.backoff.kind, base_s=client.backoff.base, cap_s=client.backoff.cap)
+        waited = 0.0
+        for attempt in range(client.retries + 1):
+            if attempt:
+                if client.abandon_probability and self.rng.random() < client.abandon_probability:
+                    return
+                waited = backoff.delay(attempt - 1, waited, self.rng)
+                await asyncio.sleep(waited)
+            headers["x-request-id"] = cid if attempt == 0 else f"{cid}.{attempt}"
+            headers[RETRY_HEADER] = str(attempt)
+            verdict = await self._once(payload, headers, client.timeout, task.stream)
+            self.outcomes[verdict] += 1
+            if verdict in ("ok", "client_error"):
+                return
+
+    async def _once(
+        self, payload: bytes, headers: dict[str, str], timeout: float, stream: bool
+    ) -> str:
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.session.post(self.url, data=payload, headers=headers) as answer:
+                    text = await answer.text()
+        except TimeoutError:
+            return "timeout"
+        except aiohttp.ClientError:
+            return "connection"
+        if answer.status != 200:
+            retryable = answer.status in (408, 409, 429) or answer.status >= 500
+            return "server_error" if retryable else "client_error"
+        if stream and ('"error"' in text or "[DONE]" not in text):
+            return "stream_error"
+        return "ok"
+
+
+def _frames(trace: TraceRecorder, t0: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gateway's rows as the simulator's DataFrames, times from the traffic start.
+
+    A client retry went out as `<id>.<k>`; it becomes request `<id>` again, as in the
+    simulator, where the trace tells the layers apart by `client_attempt` and `origin`.
+    """
+    attempts = pd.DataFrame(trace.attempt_dicts(), columns=list(ATTEMPT_COLUMNS))
+    requests = pd.DataFrame(trace.request_dicts(), columns=list(REQUEST_COLUMNS))
+    timed = ((attempts, ("arrival_s", "start_s", "end_s")), (requests, ("arrival_s", "done_s")))
+    for frame, columns in timed:
+        for column in columns:
+            frame[column] = frame[column].astype(float) - t0
+        frame["request_id"] = frame["request_id"].astype(str).str.replace(r"\.\d+$", "", regex=True)
+    return attempts, requests
+
+
+def _providers(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The providers' view: attempts and outcomes per deployment, from the journal."""
+    view: dict[str, dict[str, Any]] = {}
+    for entry in journal:
+        seen = view.setdefault(entry["deployment"] or "(unknown)", {"attempts": 0, "outcomes": {}})
+        seen["attempts"] += 1
+        outcome = entry["outcome"] or "unfinished"
+        seen["outcomes"][outcome] = seen["outcomes"].get(outcome, 0) + 1
+    return view
+
+
+async def _run(
+    loaded: LoadedScenario,
+    *,
+    seed: int,
+    speedup: float,
+    progress: Callable[[float], None] | None,
+) -> LiveResult:
+    scenario = loaded.scenario
+    plan = TrafficPlan(
+        scenario.traffic, duration=scenario.duration, seed=seed, base_dir=loaded.path.parent
+    )
+    routes = {route.name for route in loaded.policy.routes}
+    task_routes = [task.route_in(routes) for task in plan.tasks]
+    world = FakeWorld(loaded.policy, scenario, speedup=speedup, seed=seed)
+    ready = await world.start()
+    keys = _tenant_keys(loaded.policy, plan.tenants)
+    resolver = ControlledResolver(ready["control"])
+    trace = TraceRecorder()
+    app = create_app(
+        _live_policy(loaded.policy, world, keys), resolver=resolver, rng=random.Random(seed),
+        trace=trace,
+    )  # fmt: skip
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server: Any = site._server
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    connector = aiohttp.TCPConnector(limit=0)
+    session = aiohttp.ClientSession(connector=connector)
+    client = _Client(session, url, loaded, keys, random.Random(seed))
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+    started = time.perf_counter()
+    try:
+        world.zero_clock()
+        t0 = app[DRIVERS].driver.now()
+        origin = loop.time()
+        count = 0
+        for batch in plan.batches():
+            for when, tenant, task_id, inputs, outputs in zip(
+                batch.times.tolist(), batch.tenant.tolist(), batch.task.tolist(),
+                batch.input_tokens.tolist(), batch.output_tokens.tolist(), strict=True,
+            ):  # fmt: skip
+                route = task_routes[task_id]
+                if route is None:
+                    continue
+                delay = origin + when / speedup - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                count += 1
+                task = plan.tasks[task_id]
+                call = client.call(f"r{count}", plan.tenants[tenant], task, route, inputs, outputs)
+                job = asyncio.create_task(call)
+                pending.add(job)
+                job.add_done_callback(pending.discard)
+            if progress is not None:
+                progress(min(scenario.duration, (loop.time() - origin) * speedup))
+        end = origin + scenario.duration / speedup
+        if end > loop.time():
+            await asyncio.sleep(end - loop.time())
+        if pending:
+            await asyncio.gather(*pending)
+        if progress is not None:
+            progress(scenario.duration)
+    finally:
+        for job in pending:
+            job.cancel()
+        await session.close()
+        await runner.cleanup()
+        await resolver.close()
+        journal = world.journal.entries()
+        await world.stop()
+    attempts, requests = _frames(trace, t0)
+    reasons = Counter(str(r) for r in requests["reason"] if r)
+    return LiveResult(
+        attempts=attempts,
+        requests=requests,
+        journal=journal,
+        reasons=dict(reasons),
+        providers=_providers(journal),
+        wall_s=time.perf_counter() - started,
+        speedup=speedup,
+        client_errors=dict(client.outcomes),
+    )
+
+
+def run_live(
+    loaded: LoadedScenario,
+    *,
+    seed: int,
+    speedup: float = 1.0,
+    max_rate: float = DEFAULT_MAX_RATE,
+    progress: Callable[[float], None] | None = None,
+) -> LiveResult:
+    """Run one scenario live; ConfigError when it would ask more of this machine than it has."""
+    scenario = loaded.scenario
+    if not (math.isfinite(speedup) and speedup > 0):
+        problem = f"must be positive, got {speedup}"
+        raise ConfigError([ConfigIssue(file="--speedup", line=None, field="", message=problem)])
+    plan = TrafficPlan(
+        scenario.traffic, duration=scenario.duration, seed=seed, base_dir=loaded.path.parent
+    )
+    rate = plan.expected_requests() / (scenario.duration / speedup)
+    if rate > max_rate:
+        message = (
+            f"a live run at --speedup {speedup:g} would send {rate:,.0f} requests/s on average "
+            f"(limit {max_rate:,.0f}); lower --speedup or the rate "
+            "(--set traffic.arrivals.rate=…), or raise --max-rate"
+        )
+        issue = ConfigIssue(
+            file=str(loaded.path), line=None, field="traffic.arrivals", message=message
+        )
+        raise ConfigError([issue])
+    return asyncio.run(_run(loaded, seed=seed, speedup=speedup, progress=progress))

@@ -1,0 +1,209 @@
+"""Gemini egress: the OpenAI SDK → gateway → fake Gemini (`streamGenerateContent?alt=sse`).
+
+Each gateway test starts a fake world and a gateway and stops both. Faults come from the
+model-name directive (`gemini-2.5-flash~rate_limited-0.3`) or the control API.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from router.core.outcomes import Outcome
+from router.server.adapters.gemini import GeminiAdapter, GeminiDecoder
+from router.server.adapters.sse import SseEvent
+from router.server.stream import DEPLOYMENT_HEADER
+from tests.router.server.gateway import WEATHER_TOOL, gateway
+from tests.router.server.vendor_gateway import (
+    PING,
+    VENDOR,
+    assert_weather_call,
+    refuse,
+    streamed,
+    vendor_policy,
+)
+
+MODEL = "gemini-2.5-flash"
+POLICY = vendor_policy("gemini", "https://generativelanguage.googleapis.com/v1beta", MODEL, "g-1")
+
+
+def _on(fault: str) -> dict[str, str]:
+    return {VENDOR: f"{MODEL}~{fault}"}
+
+
+# -- translation, without a server ------------------------------------------------------
+
+
+def test_request_shape_system_tools_and_a_tool_result_named_by_its_call() -> None:
+    deployment = POLICY.deployments[1]
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": '{"sky": "clear"}'},
+        ],
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "required",
+        "max_tokens": 20,
+    }
+    request = GeminiAdapter().request(body, deployment)
+    assert request.url.endswith(f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse")
+    assert request.headers["x-goog-api-key"] == "g-1"
+    sent = request.body
+    assert sent["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert [c["role"] for c in sent["contents"]] == ["user", "model", "user"]
+    assert sent["contents"][1]["parts"][0]["functionCall"] == {
+        "name": "get_weather",
+        "args": {"city": "Oslo"},
+    }
+    assert sent["contents"][2]["parts"][0]["functionResponse"] == {
+        "name": "get_weather",
+        "response": {"sky": "clear"},
+    }
+    assert sent["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+    assert sent["generationConfig"] == {"maxOutputTokens": 20}
+
+
+def test_prompt_block_and_error_bodies_map_to_outcomes() -> None:
+    decoder = GeminiDecoder()
+    decoder.feed(SseEvent("", json.dumps({"promptFeedback": {"blockReason": "SAFETY"}})))
+    assert decoder.error is not None and decoder.error.outcome is Outcome.CONTENT_FILTER
+    adapter = GeminiAdapter()
+    limited = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "quota",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}
+            ],
+        }
+    }
+    error = adapter.error(429, {}, json.dumps(limited).encode())
+    assert (error.outcome, error.retry_after_s) == (Outcome.RATE_LIMITED, 34.4)
+    bad_key = {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": "API key not valid.",
+            "details": [{"reason": "API_KEY_INVALID"}],
+        }
+    }
+    assert adapter.error(400, {}, json.dumps(bad_key).encode()).outcome is Outcome.AUTH
+
+
+# -- through the gateway ------------------------------------------------------------------
+
+
+def test_plain_answer_names_gemini_and_its_usage() -> None:
+    with gateway(policy=POLICY) as gw:
+        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
+        answer = raw.parse()
+        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR
+        assert answer.model == MODEL and answer.choices[0].message.content
+        assert answer.choices[0].finish_reason == "stop"
+        assert answer.usage is not None and answer.usage.completion_tokens > 0
+        assert gw.tried() == [(VENDOR, "ok")]
+
+
+def test_streamed_answer_with_usage() -> None:
+    with gateway(policy=POLICY) as gw:
+        stream = gw.client.chat.completions.create(
+            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
+        )
+        text, finish, usage, _ = streamed(stream)
+        assert text and finish == "stop"
+        assert usage is not None and usage.completion_tokens == len(text.split())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_function_calls_come_back_as_openai_tool_calls(stream: bool) -> None:
+    with gateway(policy=POLICY) as gw:
+        request: dict[str, Any] = {
+            "model": "vendor",
+            "messages": PING,
+            "tools": [WEATHER_TOOL],
+            "tool_choice": "required",
+        }
+        if not stream:
+            answer = gw.client.chat.completions.create(**request)
+            assert answer.choices[0].finish_reason == "tool_calls"
+            assert_weather_call(answer.choices[0].message.tool_calls)
+            return
+        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
+        assert finish == "tool_calls"
+        assert calls[0]["id"].startswith("call_") and calls[0]["name"] == "get_weather"
+        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+
+
+def test_429_retry_info_is_waited_out_and_the_error_surfaces() -> None:
+    with gateway(policy=POLICY, models=_on("rate_limited-0.3")) as gw:
+        with pytest.raises(openai.RateLimitError) as raised:
+            gw.client.chat.completions.create(model="vendor", messages=PING)
+        assert raised.value.status_code == 429
+        rows = gw.attempts()
+        assert [row.outcome for row in rows] == ["rate_limited"] * 3
+        gaps = [b.start_s - a.end_s for a, b in itertools.pairwise(rows)]
+        assert all(gap >= 0.3 for gap in gaps), gaps
+
+
+def test_5xx_is_retried_then_failed_over_to_openai() -> None:
+    with gateway(policy=POLICY, models=_on("server")) as gw:
+        answer = gw.client.chat.completions.create(model="back", messages=PING)
+        assert answer.model == "gpt-4o"
+        assert gw.tried() == [(VENDOR, "server")] * 3 + [("gpt@openai", "ok")]
+
+
+@pytest.mark.parametrize("fault", ["content_filter", "completion_filter"])
+def test_blocked_prompt_or_safety_stop_is_a_content_filter_never_retried(fault: str) -> None:
+    with gateway(policy=POLICY, models=_on(fault)) as gw:
+        with pytest.raises(openai.BadRequestError) as raised:
+            gw.client.chat.completions.create(model="back", messages=PING)
+        assert isinstance(raised.value.body, dict) and raised.value.body["code"] == "content_filter"
+        assert raised.value.response.headers["x-blastradius-reason"] == "content_filtered"
+        assert gw.tried() == [(VENDOR, "content_filter")]
+
+
+def test_mid_stream_error_event_is_classified_and_retried() -> None:
+    with gateway(policy=POLICY, models=_on("mid_stream_error")) as gw:
+        answer = gw.client.chat.completions.create(model="back", messages=PING)
+        assert answer.model == "gpt-4o"
+        assert {outcome for _, outcome in gw.tried()[:-1]} == {"overloaded"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_down_gemini_fallback_returns_openai_shaped_tool_calls(stream: bool) -> None:
+    with gateway(policy=POLICY) as gw:
+        refuse(gw.control, "gpt@openai")
+        request: dict[str, Any] = {
+            "model": "default",
+            "messages": PING,
+            "tools": [WEATHER_TOOL],
+            "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        }
+        if stream:
+            _, finish, _, calls = streamed(
+                gw.client.chat.completions.create(**request, stream=True)
+            )
+            assert finish == "tool_calls" and json.loads(calls[0]["args"]) == {"city": "fake"}
+        else:
+            answer = gw.client.chat.completions.create(**request)
+            assert answer.model == MODEL
+            assert_weather_call(answer.choices[0].message.tool_calls)
+        assert gw.tried()[-1] == (VENDOR, "ok")

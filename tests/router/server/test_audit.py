@@ -1,0 +1,118 @@
+"""The audit log: trace rows as JSON lines, read back as the simulator's two tables.
+
+A round trip through `AuditLog` and `read_audit_log` gives exactly the DataFrames the
+simulator builds from the same rows; a real `blastradius serve --audit-log` writes its
+rows within a second, never writes a prompt or a key, and its log feeds
+`reports.metrics` as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import openai
+import pandas as pd
+import pytest
+
+from fakes.server.world import FakeWorld
+from reports.audit_log import read_audit_log
+from reports.metrics import RunContext, compute_metrics
+from router.core.trace import (
+    ATTEMPT_COLUMNS,
+    REQUEST_COLUMNS,
+    AttemptRow,
+    RequestRow,
+    TraceRecorder,
+)
+from router.server.audit import AuditLog
+from tests.fakes.server.harness import running_world
+from tests.router.server.gateway import load_policy
+from tests.router.server.serving import policy_data, serve_process, write_policy
+
+ATTEMPTS = [
+    AttemptRow("r1", "acme", "default", "", 0.5, 1, "client", "gpt@openai", 0.5, 0.7,
+               "server", 500, 12, 0, 0.0, "", None),
+    AttemptRow("r1", "acme", "default", "", 0.5, 2, "router", "claude@anthropic", 0.75, 1.25,
+               "ok", 200, 12, 30, 0.000486, "failover", 0.3),
+]  # fmt: skip
+REQUESTS = [
+    RequestRow("r1", "acme", "default", "", 0.5, 1.25, "ok", "claude@anthropic", 2,
+               0.000486, True, True, "", 1),
+    RequestRow("r2", "acme", "nope", "", 2.0, 2.0, "rejected", "", 0, 0.0, False, True,
+               "unknown_route", 1),
+]  # fmt: skip
+
+
+def test_round_trip_gives_the_simulators_frames(tmp_path: Path) -> None:
+    trace = TraceRecorder()
+    log = AuditLog(tmp_path / "audit.jsonl", trace)
+    log.open()
+    trace.attempts.extend(ATTEMPTS[:1])
+    assert log.flush() == 1
+    trace.attempts.extend(ATTEMPTS[1:])
+    trace.requests.extend(REQUESTS)
+    log.close()
+    assert trace.attempts == [] and trace.requests == []  # drained: memory stays bounded
+    attempts, requests = read_audit_log(tmp_path / "audit.jsonl")
+    # What simulator/driver.py builds from the same rows for attempts.csv / requests.csv.
+    pd.testing.assert_frame_equal(
+        attempts, pd.DataFrame.from_records(ATTEMPTS, columns=list(ATTEMPT_COLUMNS))
+    )
+    pd.testing.assert_frame_equal(
+        requests, pd.DataFrame.from_records(REQUESTS, columns=list(REQUEST_COLUMNS))
+    )
+
+
+def test_a_torn_last_line_is_skipped_and_a_bad_line_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text('{"kind": "request", "request_id": "r1"}\n{"kind": "att', encoding="utf-8")
+    attempts, requests = read_audit_log(path)
+    assert (len(attempts), list(requests["request_id"])) == (0, ["r1"])
+    path.write_text('{"kind": "span"}\n{}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"audit.jsonl:1: kind must be"):
+        read_audit_log(path)
+
+
+SECRET_PROMPT = "my bank password is hunter2-XYZZY-7731"
+CLIENT_KEY = "sk-client-DO-NOT-LOG-4242"
+UPSTREAM_KEY = "sk-upstream-DO-NOT-LOG-9898"
+
+
+def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
+    audit = tmp_path / "logs" / "audit.jsonl"
+    with running_world(FakeWorld(load_policy(), seed=5)) as ready:
+        data = policy_data(ready)
+        for deployment in data["deployments"]:
+            deployment["api_key"] = UPSTREAM_KEY
+        digest = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
+        data["tenants"] = {"acme": {"key_sha256": [digest]}}
+        policy = write_policy(tmp_path / "policy.yaml", data)
+        with serve_process(policy, "--audit-log", str(audit)) as served:
+            client = openai.OpenAI(base_url=served.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
+            messages = [{"role": "user", "content": SECRET_PROMPT}]
+            client.chat.completions.create(model="default", messages=messages)  # type: ignore[arg-type]
+            with pytest.raises(openai.NotFoundError):
+                client.chat.completions.create(model="nope", messages=messages)  # type: ignore[arg-type]
+            client.close()
+            # Written while the gateway runs: at most one flush tick (1 s) late.
+            deadline = time.monotonic() + 3.0
+            while not (audit.exists() and audit.read_text().count("\n") >= 3):
+                assert time.monotonic() < deadline, "the audit log was not flushed within 3 s"
+                time.sleep(0.05)
+            served.process.terminate()
+            assert served.process.wait(15) == 0
+    text = audit.read_text(encoding="utf-8")
+    for secret in (SECRET_PROMPT, "hunter2", CLIENT_KEY, UPSTREAM_KEY, digest):
+        assert secret not in text
+    attempts, requests = read_audit_log(audit)
+    assert list(attempts.columns) == list(ATTEMPT_COLUMNS)
+    assert list(requests.columns) == list(REQUEST_COLUMNS)
+    assert sorted(requests["final"]) == ["ok", "rejected"]
+    assert set(requests["tenant"]) == {"acme"}
+    assert list(attempts["outcome"]) == ["ok"] and list(attempts["deployment"]) == ["gpt@openai"]
+    # reports/ reads the live run as it reads a simulated one.
+    context = RunContext(duration=60.0, faults=(), recovery_window=60.0, primaries=frozenset())
+    metrics = compute_metrics(attempts, requests, context)
+    assert metrics["requests"] == 2 and metrics["availability"] == 0.5
