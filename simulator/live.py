@@ -15,8 +15,8 @@ TTD/TTF/TTR are how fast the real router actually reacted.
 
 **Clients.** Each arrival is one OpenAI-SDK-shaped call to the gateway with the scenario's
 client layer: its timeout, retries of timeouts, 429s and 5xx with the backoff the
-simulator's clients use, and abandonment (each retry carries `x-stainless-retry-count`, as
-the OpenAI SDK sends it, so the trace marks it `origin=client`); a prompt sized to the
+simulator's clients use, and abandonment (each call carries `x-stainless-retry-count`, as
+the OpenAI SDK sends it, which the trace keeps as `client_attempt`); a prompt sized to the
 drawn input tokens and `max_tokens` to the output.
 """
 
@@ -46,6 +46,7 @@ from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy
 from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
 from router.server.app import DRIVERS, create_app
+from router.server.client_context import REQUEST_ID_HEADER, RETRY_HEADER, TASK_HEADER
 from scenarios.scenario_files import LoadedScenario
 from scenarios.schema import Task
 from simulator.traffic import TrafficPlan
@@ -55,8 +56,6 @@ __all__ = ["DEFAULT_MAX_RATE", "LiveResult", "live_context", "run_live"]
 DEFAULT_MAX_RATE = 200.0
 """Mean real-time requests/s a live run may ask of this machine before it refuses."""
 
-TASK_HEADER = "x-blastradius-task"
-RETRY_HEADER = "x-stainless-retry-count"
 _WORDS = ("route", "breaker", "domain", "budget", "edge", "replica", "quorum", "ledger")
 
 
@@ -165,7 +164,7 @@ class _Client:
                     return
                 waited = backoff.delay(attempt - 1, waited, self.rng)
                 await asyncio.sleep(waited)
-            headers["x-request-id"] = cid if attempt == 0 else f"{cid}.{attempt}"
+            headers[REQUEST_ID_HEADER] = cid if attempt == 0 else f"{cid}.{attempt}"
             headers[RETRY_HEADER] = str(attempt)
             verdict = await self._once(payload, headers, client.timeout, task.stream)
             self.outcomes[verdict] += 1

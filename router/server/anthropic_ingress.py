@@ -31,6 +31,7 @@ from aiohttp import web
 from router.core.decisions import CompleteRequest, FailRequest
 from router.core.policy import Policy
 from router.server.adapters.base import Piece, Usage
+from router.server.client_context import client_context
 from router.server.driver import Call, Terminal
 from router.server.errors import ClientError
 from router.server.ingress import read_chat
@@ -520,7 +521,7 @@ async def _serve(
     except (UnicodeDecodeError, ValueError) as problem:
         raise ClientError(f"The request body is not valid JSON: {problem}") from None
     chat = read_chat(json.dumps(to_chat_body(body)).encode())
-    call = driver.open(chat, tenant=tenant)
+    call = driver.open(chat, tenant=tenant, context=client_context(request.headers))
     if chat.stream:
         call.sink = AnthropicStream(
             request,

@@ -28,6 +28,7 @@ from router.core.policy import Policy
 from router.core.trace import TraceRecorder
 from router.server.adapters.base import openai_error_body
 from router.server.anthropic_ingress import anthropic_routes
+from router.server.client_context import client_context
 from router.server.driver import Call, Driver, Terminal
 from router.server.errors import ClientError, error_response
 from router.server.ingress import read_chat
@@ -129,7 +130,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     driver = request.app[DRIVERS].driver
     tenant = _tenant(request, driver.policy)
     chat = read_chat(raw)
-    call = driver.open(chat, tenant=tenant)
+    call = driver.open(chat, tenant=tenant, context=client_context(request.headers))
     if chat.stream:
         call.sink = ClientStream(
             request,

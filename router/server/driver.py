@@ -53,6 +53,8 @@ from router.core.trace import TraceRecorder
 from router.server.adapters import Adapter, adapter_for
 from router.server.adapters.base import UpstreamError
 from router.server.attempt import AttemptResult, run_attempt
+from router.server.client_context import ClientContext
+from router.server.errors import ClientError
 from router.server.ingress import ChatRequest
 from router.server.pools import Pools
 from router.server.stream import ClientStream
@@ -76,6 +78,8 @@ class Call:
     deployments: dict[int, str] = field(default_factory=dict)
     first_error: tuple[str, UpstreamError] | None = None
     failed: bool = False
+    task: str | None = None
+    client_attempt: int = 0
 
     @property
     def completion_id(self) -> str:
@@ -152,11 +156,27 @@ class Driver:
 
     # -- requests -----------------------------------------------------------------------
 
-    def open(self, chat: ChatRequest, *, tenant: str = "") -> Call:
-        """A new call for `chat` (not yet sent to the engine)."""
+    def open(
+        self, chat: ChatRequest, *, tenant: str = "", context: ClientContext | None = None
+    ) -> Call:
+        """A new call for `chat` (not yet sent to the engine).
+
+        The client's `x-request-id` becomes the call's id unless a call with that id is
+        still in flight here (ids must be unique to the engine): then it is a 409.
+        """
         assert self._loop is not None, "Driver.start() was not called"
-        request_id = uuid.uuid4().hex[:24]
-        return Call(request_id, chat, tenant, int(time.time()), self._loop.create_future())
+        context = context or ClientContext()
+        request_id = context.request_id or uuid.uuid4().hex[:24]
+        if request_id in self._calls:
+            raise ClientError(
+                f"a request with id {request_id!r} is already in flight",
+                status=409,
+                param="x-request-id",
+                code="duplicate_request_id",
+            )
+        call = Call(request_id, chat, tenant, int(time.time()), self._loop.create_future())
+        call.task, call.client_attempt = context.task, context.client_attempt
+        return call
 
     async def run(self, call: Call) -> Terminal:
         """Hand the call to the engine and wait for its terminal decision.
@@ -176,6 +196,8 @@ class Driver:
                 max_output_tokens=chat.max_output_tokens,
                 needs=chat.needs,
                 stream=chat.stream,
+                task=call.task,
+                client_attempt=call.client_attempt,
             )
         )
         try:

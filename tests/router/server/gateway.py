@@ -103,12 +103,19 @@ class Gateway:
 
 
 def call_json(
-    method: str, url: str, body: Any = None, *, raw: bytes | None = None
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, Any, Mapping[str, str]]:
     """One HTTP call; (status, parsed JSON body, headers)."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read()), dict(response.headers)
