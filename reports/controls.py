@@ -50,13 +50,17 @@ ISO = "ISO/IEC 42001:2023"
 
 
 def control_mapping(
-    scenarios: Sequence[Mapping[str, Any]], matrix: Sequence[Mapping[str, Any]]
+    scenarios: Sequence[Mapping[str, Any]],
+    matrix: Sequence[Mapping[str, Any]],
+    live_drills: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Control id → what in this pack evidences it, with a status computed from the pack.
 
     The requirement texts are from providers.md §5; `quoted` is True only for the
     source's own words (the rest are summaries). The mapping says what the pack can
-    support; whether the control is met is the auditor's judgement.
+    support; whether the control is met is the auditor's judgement. `live_drills`
+    (a `--live` pack) joins every control the matrix evidences: the drills show the
+    same fallbacks wired in the real gateway.
     """
     n = len(scenarios)
     passed = sum(1 for s in scenarios if s.get("passed"))
@@ -82,6 +86,11 @@ def control_mapping(
     )
     runs_status = f"{n} scenario run(s); {passed}/{n} passed; {slos_ok}/{len(slos)} SLOs held"
     m = ["evidence.json#substitutability", "report.md#substitutability-matrix"]
+    if live_drills is not None:
+        drilled = [d for d in live_drills if d.get("passed") is not None]
+        held = sum(1 for d in drilled if d.get("passed"))
+        matrix_status += f"; live fallback drills over real HTTP: {held}/{len(drilled)} passed"
+        m += ["evidence.json#live_drills", "report.md#live-fallback-drills"]
     r = ["evidence.json#scenarios", "report.md#results-against-pre-declared-criteria", "runs/"]
     integrity = [MANIFEST_NAME, CHAIN_NAME, "report.md#integrity"]
     return [

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reports.controls import control_mapping
+from reports.drills import drill_summary
 from reports.evidence_report import index_html, report_markdown
 from reports.pack_integrity import (
     CHAIN_NAME,
@@ -213,6 +214,24 @@ def scenario_entry(run: ScenarioRun) -> dict[str, Any]:
     )
 
 
+LIVE_SHOWS = (
+    "That each fallback is wired (live fallback drills): for every deployment and failure "
+    "domain the policy's routes depend on, a fault injected in the fake providers (a vendor "
+    "5xx, an edge 5xx or failed name resolution) removed it, and plain chat requests went "
+    "through the production HTTP gateway (fresh breakers per drill) with this policy; the "
+    "drill records who answered each request (x-blastradius-deployment), the gateway's "
+    "reasons for each failure, and how often the fault was applied."
+)
+"""What `--live` adds to the scope statement's `shows`."""
+
+LIVE_NETWORK = (
+    "Real network: the scenario runs exchanged no DNS, TLS, TCP or HTTP traffic (edge, DNS "
+    "and connection failures are modelled as attempt outcomes); the live drills used real "
+    "HTTP and the harness's own name resolution on this host, against fake providers "
+    "speaking each vendor's wire format, without TLS and without the vendors' network paths."
+)
+"""Replaces the "Real network" limitation when the pack holds live drills."""
+
 SCOPE_CANNOT_SHOW: tuple[str, ...] = (
     "Real vendor behaviour: providers are simulated by the provider behaviour model "
     "(capacity, queueing, latency, error rates and rate limits as each scenario's world "
@@ -239,14 +258,22 @@ SCOPE_CANNOT_SHOW: tuple[str, ...] = (
 
 
 def scope_statement(
-    loaded: LoadedScenario, scenarios: Sequence[Mapping[str, Any]], engine: str = "sim"
+    loaded: LoadedScenario,
+    scenarios: Sequence[Mapping[str, Any]],
+    engine: str = "sim",
+    *,
+    live: bool = False,
 ) -> dict[str, Any]:
     """What was in scope, what the pack shows, what it cannot, and each scenario's assumptions.
 
     Auditors weigh simulated evidence by its limits, so the limits are part of the pack,
-    never a footnote elsewhere.
+    never a footnote elsewhere. `live` (the pack holds fallback drills) adds what the
+    drills show and states the network limitation as it then is.
     """
     policy = loaded.policy
+    cannot_show = list(SCOPE_CANNOT_SHOW)
+    if live:
+        cannot_show = [LIVE_NETWORK if c.startswith("Real network") else c for c in cannot_show]
     return _json_dict(
         {
             "engine": engine,
@@ -277,8 +304,9 @@ def scope_statement(
                 "Per run: the fault timeline, the seeds, and a journal of every request and "
                 "attempt (runs/), so the same scenario, policy and seed re-performs the same "
                 "journal.",
+                *([LIVE_SHOWS] if live else []),
             ],
-            "cannot_show": list(SCOPE_CANNOT_SHOW),
+            "cannot_show": cannot_show,
             "assumptions": [
                 {"scenario": s.get("id"), "text": s.get("assumptions") or ""} for s in scenarios
             ],
@@ -314,6 +342,7 @@ def build_pack(
     inputs: Mapping[str, bytes],
     policy_file: str,
     skipped: Mapping[str, str] | None = None,
+    live_drills: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """evidence.json: run metadata, inputs with hashes, scenarios, matrix, controls, scope.
 
@@ -321,7 +350,9 @@ def build_pack(
     host, arguments, previous manifest hash); `inputs` the copied scenario and policy
     files by pack path; `policy_file` the policy's pack path; `skipped` the library
     scenarios not run because the policy cannot run them (id → why), listed so the
-    pack says what it does not cover.
+    pack says what it does not cover. `live_drills` (from `--live`; `reports.drills`)
+    adds the `live_drills` list and its counts, and a failed drill fails the pack as a
+    failed scenario does; None leaves the pack exactly as without `--live`.
     """
     policy_bytes = inputs.get(policy_file)
     seeds = {str(s.get("id")): list(s.get("seeds") or []) for s in scenarios}
@@ -335,6 +366,8 @@ def build_pack(
         "seeds": seeds,
     }
     failed = [str(s.get("id")) for s in scenarios if not s.get("passed")]
+    live = live_drills is not None
+    drills = drill_summary(live_drills or [])
     tested = {str(r["subject"]) for r in matrix if r.get("verified") == VERIFIED_SIMULATED}
     subjects = {str(r["subject"]) for r in matrix}
     return _json_dict(
@@ -342,7 +375,7 @@ def build_pack(
             "format": PACK_FORMAT,
             "title": f"Resilience test evidence: policy {loaded.policy.name}",
             "meta": full_meta,
-            "passed": not failed,
+            "passed": not failed and not drills["live_drills_failed"],
             "summary": {
                 "scenarios": len(scenarios),
                 "passed": len(scenarios) - len(failed),
@@ -353,6 +386,7 @@ def build_pack(
                 ),
                 "subjects": len(subjects),
                 "subjects_tested": len(tested),
+                **(drills if live else {}),
             },
             "inputs": [
                 {
@@ -368,8 +402,9 @@ def build_pack(
                 for scenario_id, why in sorted((skipped or {}).items())
             ],
             "substitutability": list(matrix),
-            "controls": control_mapping(scenarios, matrix),
-            "scope": scope_statement(loaded, scenarios, str(full_meta["engine"])),
+            **({"live_drills": list(live_drills or [])} if live else {}),
+            "controls": control_mapping(scenarios, matrix, live_drills),
+            "scope": scope_statement(loaded, scenarios, str(full_meta["engine"]), live=live),
             "sign_off": sign_off_block(),
         }
     )

@@ -160,6 +160,17 @@ MATRIX_HEADERS = (
     "verified",
 )
 FAULT_HEADERS = ("fault", "kind", "hits", "start", "end", "TTD", "TTF", "TTR")
+DRILL_HEADERS = (
+    "removed",
+    "fault",
+    "routes",
+    "requests",
+    "answered",
+    "served by",
+    "failed (gateway reason)",
+    "fault applied",
+    "verdict",
+)
 CONTROL_HEADERS = ("framework", "control", "requirement", "evidenced by", "in this pack", "status")
 SIGN_OFF_HEADERS = ("responsibility", "name", "role", "date", "signature")
 
@@ -180,10 +191,75 @@ def _matrix_rows(pack: Mapping[str, Any]) -> list[list[str]]:
                 _fmt_s(row.get("ttf_s")),
                 _fmt_usd_delta(row),
                 _fmt_quality(row.get("quality_delta")),
-                str(row.get("verified")),
+                _verified(row),
             ]
         )
     return rows
+
+
+def _verified(row: Mapping[str, Any]) -> str:
+    """`verified`, plus the live drill's verdict on rows of a drilled subject."""
+    live = row.get("live")
+    verified = str(row.get("verified"))
+    return verified if live is None else f"{verified}; live drill {live}"
+
+
+def _fault_text(fault: Mapping[str, Any]) -> str:
+    target = fault.get("target") or {}
+    on = [*target.get("deployments", []), *target.get("domains", [])]
+    return f"{fault.get('kind')} on {', '.join(str(t) for t in on)}"
+
+
+def _drill_rows(pack: Mapping[str, Any]) -> list[list[str]]:
+    rows = []
+    for d in pack.get("live_drills", []):
+        served = ", ".join(f"{name} ({n})" for name, n in (d.get("served_by") or {}).items())
+        reasons = ", ".join(f"{why} ({n})" for why, n in (d.get("failed_reasons") or {}).items())
+        passed = d.get("passed")
+        verdict = str(d.get("verdict")) if passed is None else _verdict(passed)
+        lonely = d.get("no_alternative") or []
+        if lonely:
+            verdict += f" (no alternative left: {', '.join(str(r) for r in lonely)})"
+        removed = ", ".join(d.get("served_by_removed") or [])
+        if removed:
+            verdict += f" (answered by removed {removed})"
+        hits = d.get("fault_hits")
+        rows.append(
+            [
+                _Code(d.get("subject")),
+                _Code(_fault_text(d.get("fault") or {})),
+                _Code(", ".join(d.get("routes") or [])) if d.get("routes") else "—",
+                str(d.get("requests", 0)),
+                str(d.get("answered", 0)),
+                _Code(served) if served else "—",
+                _Code(reasons) if reasons else "—",
+                "—" if hits is None else f"{hits} time(s)",
+                verdict,
+            ]
+        )
+    return rows
+
+
+DRILLS_TEXT = (
+    "Proof that each fallback is wired, over real HTTP: for each deployment and failure domain "
+    "of the policy, a fresh gateway (fresh breakers) with this policy in front of fake providers "
+    "speaking each vendor's wire format; one fault in the fakes removes the subject (a vendor "
+    "5xx, an edge 5xx, or failed name resolution), then plain chat requests go to every route "
+    "whose chain contains a removed deployment. A drill passes when every request is answered "
+    "by a deployment that was not removed; a route with no alternative left fails, as a finding. "
+    "Served by is the gateway's x-blastradius-deployment header; failure reasons its "
+    "x-blastradius-reason header; fault applied is how often the fakes applied the fault."
+)
+
+
+def _drills_line(summary: Mapping[str, Any]) -> str:
+    """The summary's sentence on live drills; empty for a pack without them."""
+    if "live_drills" not in summary:
+        return ""
+    return (
+        f"Live fallback drills: {summary.get('live_drills_passed', 0)}/"
+        f"{summary.get('live_drills', 0)} passed over real HTTP."
+    )
 
 
 def _control_rows(pack: Mapping[str, Any]) -> list[list[str]]:
@@ -299,7 +375,8 @@ def report_markdown(pack: Mapping[str, Any]) -> str:
         f"scenario(s) passed, {summary.get('slos_held', 0)}/{summary.get('slos', 0)} SLOs held; "
         f"{summary.get('subjects_tested', 0)}/{summary.get('subjects', 0)} deployments and "
         f"failure domains removed by a fault while traffic depended on them. Engine: "
-        f"{_md(pack.get('meta', {}).get('engine', 'sim'))} (simulated providers).",
+        f"{_md(pack.get('meta', {}).get('engine', 'sim'))} (simulated providers)."
+        f"{' ' + _md(_drills_line(summary)) if _drills_line(summary) else ''}",
         "",
         "## Run metadata",
         "",
@@ -352,6 +429,9 @@ def report_markdown(pack: Mapping[str, Any]) -> str:
         "",
     ]
     out += _md_table(MATRIX_HEADERS, _matrix_rows(pack))
+    if "live_drills" in pack:
+        out += ["## Live fallback drills", "", _md(DRILLS_TEXT), ""]
+        out += _md_table(DRILL_HEADERS, _drill_rows(pack))
     out += ["## Control mapping", ""]
     out += _md_table(CONTROL_HEADERS, _control_rows(pack))
     scope = pack.get("scope", {})
@@ -425,7 +505,8 @@ def index_html(pack: Mapping[str, Any]) -> str:
         f"{_e(summary.get('slos_held', 0))}/{_e(summary.get('slos', 0))} SLOs held; "
         f"{_e(summary.get('subjects_tested', 0))}/{_e(summary.get('subjects', 0))} deployments "
         "and failure domains removed by a fault while traffic depended on them. Engine: "
-        f"{_e(pack.get('meta', {}).get('engine', 'sim'))} (simulated providers).</p>",
+        f"{_e(pack.get('meta', {}).get('engine', 'sim'))} (simulated providers)."
+        f"{' ' + _e(_drills_line(summary)) if _drills_line(summary) else ''}</p>",
         '<h2 id="run-metadata">Run metadata</h2>',
     ]
     out += _html_table(("field", "value"), _meta_rows(pack))
@@ -471,6 +552,12 @@ def index_html(pack: Mapping[str, Any]) -> str:
         "fault, and quality delta (— when the policy declares no quality scores).</p>",
     ]
     out += _html_table(MATRIX_HEADERS, _matrix_rows(pack))
+    if "live_drills" in pack:
+        out += [
+            '<h2 id="live-fallback-drills">Live fallback drills</h2>',
+            f"<p>{_e(DRILLS_TEXT)}</p>",
+        ]
+        out += _html_table(DRILL_HEADERS, _drill_rows(pack))
     out += ['<h2 id="control-mapping">Control mapping</h2>']
     out += _html_table(CONTROL_HEADERS, _control_rows(pack))
     scope = pack.get("scope", {})

@@ -37,7 +37,7 @@ from scenarios.scenario_files import (
 )
 from scenarios.yaml_source import read_yaml
 from simulator import evidence, gate
-from simulator.live import DEFAULT_MAX_RATE, live_context, run_live
+from simulator.live import DEFAULT_MAX_RATE, live_context, run_drills, run_live
 from simulator.progress import Progress
 from simulator.runner import (
     RunRequest,
@@ -475,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", type=Path, default=Path("runs"))
     sweep.set_defaults(run=cmd_sweep)
     gate.add_parser(commands)
-    evidence.add_parser(commands)
+    evidence.add_parser(commands, drills=run_drills)
     _add_fakes_parser(commands)
     _add_serve_parser(commands)
     return parser

@@ -5,7 +5,8 @@ and copying the scenario and policy files, running the simulations, asking git f
 commit and the host for its name, reading the clock, and writing the pack — so that
 everything an auditor reads is built by functions tests can drive without a disk.
 
-    blastradius evidence [SCENARIO|DIR]... --policy FILE --out DIR [--previous DIR] [--set K=V]...
+    blastradius evidence [SCENARIO|DIR]... --policy FILE --out DIR [--live] [--previous DIR]
+                         [--set K=V]...
     blastradius evidence verify DIR
 
 A DIR in the first form is a directory of scenario files (every `*.yaml`/`*.yml` in it
@@ -13,10 +14,15 @@ that is a scenario); no SCENARIO means the whole built-in library. argparse cann
 free positionals with a subcommand, so `verify` is recognised as the first positional
 (a scenario file literally named `verify` can still be given as `./verify`).
 
-Exit codes: `evidence` 0 when the pack is written and every scenario passed, 1 when it
-is written but a scenario failed (the pack is evidence either way), 2 on bad usage or
-input — including a `--previous` pack that does not verify. `verify` 0 intact, 1 naming
-each altered, missing or added file, 2 when DIR is not a pack.
+`--live` adds fallback drills: each deployment and failure domain of the policy removed
+for real, in front of the production gateway over HTTP (`reports.drills`). The drill
+runner needs the gateway and the fakes, which this module may not import (it is not a
+composition root), so `simulator/cli.py` hands it in: `add_parser(commands, drills=...)`.
+
+Exit codes: `evidence` 0 when the pack is written and every scenario and drill passed, 1
+when it is written but a scenario or a drill failed (the pack is evidence either way), 2
+on bad usage or input — including a `--previous` pack that does not verify. `verify` 0
+intact, 1 naming each altered, missing or added file, 2 when DIR is not a pack.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from reports.drills import merge_live
 from reports.evidence import (
     CHAIN_NAME,
     MANIFEST_NAME,
@@ -52,6 +59,7 @@ from reports.evidence import (
     verify_pack,
 )
 from router.core.errors import ConfigError, ConfigIssue
+from router.core.policy import Policy
 from scenarios.overrides import parse_override
 from scenarios.scenario_files import (
     LoadedScenario,
@@ -69,7 +77,18 @@ from simulator.runner import (
 )
 from simulator.selection import load_requests, scenario_paths
 
-__all__ = ["add_parser", "cmd_evidence", "cmd_verify", "git_commit", "read_files", "read_pack"]
+__all__ = [
+    "DrillRunner",
+    "add_parser",
+    "cmd_evidence",
+    "cmd_verify",
+    "git_commit",
+    "read_files",
+    "read_pack",
+]
+
+DrillRunner = Callable[[Policy, Sequence[tuple[str, str, tuple[str, ...]]]], list[dict[str, Any]]]
+"""Runs the live fallback drills for these subjects (`simulator.live.run_drills`)."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GIT_TIMEOUT_S = 5.0
@@ -235,12 +254,14 @@ def _previous_link(previous: Path) -> str:
 def cmd_evidence(args: argparse.Namespace) -> int:
     """Run the scenarios with the policy and write the pack; see the module docstring."""
     if args.scenarios[:1] == ["verify"]:
-        extra = args.policy or args.out or args.previous or args.set
+        extra = args.policy or args.out or args.previous or args.set or args.live
         if len(args.scenarios) != 2 or extra:
             return _usage("usage: blastradius evidence verify DIR (no other arguments)")
         return cmd_verify(argparse.Namespace(dir=Path(args.scenarios[1])))
     if args.policy is None or args.out is None:
         return _usage("blastradius evidence needs --policy FILE and --out DIR")
+    if args.live and args.drills is None:
+        return _usage("--live needs the live gateway: run it through the blastradius command")
     try:
         return _evidence(args)
     except ConfigError as error:
@@ -298,6 +319,11 @@ def _evidence(args: argparse.Namespace) -> int:
         entries, rows = _run_all(staging, inputs, loaded_all, requests)
         for scenario_id, why in skipped.items():
             print(f"{scenario_id}: skipped ({why})")
+        subjects = subjects_of(loaded_all[0])
+        matrix = complete_matrix(subjects, rows)
+        drills = _run_drills(args.drills, loaded_all[0], subjects) if args.live else None
+        if drills is not None:
+            matrix = merge_live(matrix, drills)
         meta = {
             "pack_id": uuid.uuid4().hex,
             "tool_version": _tool_version(),
@@ -311,6 +337,7 @@ def _evidence(args: argparse.Namespace) -> int:
                 "scenarios": list(args.scenarios) or ["(the built-in library)"],
                 "policy": str(args.policy),
                 "set": list(args.set),
+                **({"live": True} if args.live else {}),
             },
             "overrides": list(args.set),
             "previous_manifest_sha256": previous_hash,
@@ -319,10 +346,11 @@ def _evidence(args: argparse.Namespace) -> int:
             meta=meta,
             loaded=loaded_all[0],
             scenarios=entries,
-            matrix=complete_matrix(subjects_of(loaded_all[0]), rows),
+            matrix=matrix,
             inputs=inputs,
             policy_file=policy_file,
             skipped=skipped,
+            live_drills=drills,
         )
         documents = {
             "evidence.json": _json_bytes(pack),
@@ -351,9 +379,28 @@ def _evidence(args: argparse.Namespace) -> int:
     print(f"manifest sha256: {chain['manifest_sha256']}")
     print(f"previous pack: {previous_hash or 'none (first in its chain)'}")
     if not pack["passed"]:
-        print(f"FAILED scenarios: {', '.join(pack['summary']['failed'])}")
+        if pack["summary"]["failed"]:
+            print(f"FAILED scenarios: {', '.join(pack['summary']['failed'])}")
+        if pack["summary"].get("live_drills_failed"):
+            print(f"FAILED live drills: {', '.join(pack['summary']['live_drills_failed'])}")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _run_drills(
+    drills: DrillRunner,
+    loaded: LoadedScenario,
+    subjects: Sequence[tuple[str, str, tuple[str, ...]]],
+) -> list[dict[str, Any]]:
+    """The live drills of the pack's policy (overrides applied), one line printed per subject."""
+    records = drills(loaded.policy, subjects)
+    for drill in records:
+        served = ", ".join(f"{name} ({n})" for name, n in drill["served_by"].items()) or "nobody"
+        print(
+            f"live drill {drill['subject']}: {drill['verdict']} "
+            f"({drill['answered']}/{drill['requests']} answered; served by {served})"
+        )
+    return records
 
 
 def _run_all(
@@ -424,13 +471,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_parser(commands: Any) -> argparse.ArgumentParser:
-    """Register `evidence` (and its `verify DIR` form) on the CLI's subparsers."""
+def add_parser(commands: Any, *, drills: DrillRunner | None = None) -> argparse.ArgumentParser:
+    """Register `evidence` (and its `verify DIR` form) on the CLI's subparsers.
+
+    `drills` runs `--live` (the composition root passes `simulator.live.run_drills`);
+    without it `--live` is refused as bad usage.
+    """
     evidence: argparse.ArgumentParser = commands.add_parser(
         "evidence",
         help="run scenarios and write an auditor evidence pack; 'evidence verify DIR' checks one",
         description=(
-            "blastradius evidence [SCENARIO|DIR]... --policy FILE --out DIR [--previous DIR]\n"
+            "blastradius evidence [SCENARIO|DIR]... --policy FILE --out DIR [--live] "
+            "[--previous DIR]\n"
             "blastradius evidence verify DIR"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -447,6 +499,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="the pack directory to create (required)"
     )
     evidence.add_argument(
+        "--live",
+        action="store_true",
+        help="also drill every fallback over real HTTP: remove each deployment and failure "
+        "domain in turn with a fault in the fake providers and send requests through the "
+        "real gateway (a drill that is not answered by an alternate fails the pack)",
+    )
+    evidence.add_argument(
         "--previous",
         type=Path,
         metavar="DIR",
@@ -459,5 +518,5 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="change one scenario or policy field in every run, e.g. traffic.arrivals.rate=50",
     )
-    evidence.set_defaults(run=cmd_evidence)
+    evidence.set_defaults(run=cmd_evidence, drills=drills)
     return evidence

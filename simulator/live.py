@@ -18,6 +18,12 @@ client layer: its timeout, retries of timeouts, 429s and 5xx with the backoff th
 simulator's clients use, and abandonment (each call carries `x-stainless-retry-count`, as
 the OpenAI SDK sends it, which the trace keeps as `client_attempt`); a prompt sized to the
 drawn input tokens and `max_tokens` to the output.
+
+**Fallback drills** (`blastradius evidence --live`, `run_drills`): no scenario, no
+timeline. One fake world of the policy; per subject of the substitutability matrix a
+fresh gateway (fresh breakers, no pooled connections), one control-API fault that removes
+the subject, and a handful of plain chat requests per route that depended on it. What
+the client saw becomes the drill's record (`reports.drills`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,21 +46,33 @@ from pydantic import SecretStr
 
 from fakes.server.dns import ControlledResolver
 from fakes.server.world import FakeWorld
+from reports.drills import DrillAnswer, drill_fault, drill_record, drill_routes
 from reports.metrics import FaultWindow, RunContext
 from router.core.backoff import Backoff
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy
 from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
-from router.server.app import DRIVERS, create_app
+from router.server.app import DRIVERS, REASON_HEADER, create_app
 from router.server.client_context import REQUEST_ID_HEADER, RETRY_HEADER, TASK_HEADER
+from router.server.stream import DEPLOYMENT_HEADER
 from scenarios.scenario_files import LoadedScenario
 from scenarios.schema import Task
 from simulator.traffic import TrafficPlan
 
-__all__ = ["DEFAULT_MAX_RATE", "LiveResult", "live_context", "run_live"]
+__all__ = [
+    "DEFAULT_DRILL_REQUESTS",
+    "DEFAULT_MAX_RATE",
+    "LiveResult",
+    "live_context",
+    "run_drills",
+    "run_live",
+]
 
 DEFAULT_MAX_RATE = 200.0
 """Mean real-time requests/s a live run may ask of this machine before it refuses."""
+
+DEFAULT_DRILL_REQUESTS = 6
+"""Requests per route and drill: enough to see a breaker open and the fallback keep serving."""
 
 _WORDS = ("route", "breaker", "domain", "budget", "edge", "replica", "quorum", "ledger")
 
@@ -332,3 +350,174 @@ def run_live(
         )
         raise ConfigError([issue])
     return asyncio.run(_run(loaded, seed=seed, speedup=speedup, progress=progress))
+
+
+# --------------------------------------------------------------------------- fallback drills
+
+DrillSubject = tuple[str, str, tuple[str, ...]]
+"""`(subject, kind, deployment ids)`, as `reports.substitutability.subjects_of` lists them."""
+
+
+def _drill_tenant(policy: Policy, route: str) -> str:
+    """The tenant a drill calls `route` as ("" when the gateway has no tenants).
+
+    One allowed on the route, preferring one without residency or compliance limits, so
+    the drill tests the fallback itself rather than a tenant's narrower set of providers.
+    """
+    allowed = [
+        name
+        for name, tenant in sorted(policy.tenants.items())
+        if tenant.routes is None or route in tenant.routes
+    ]
+    unlimited = [
+        name
+        for name in allowed
+        if policy.tenants[name].residency is None and not policy.tenants[name].compliance
+    ]
+    return next(iter(unlimited or allowed or sorted(policy.tenants)), "")
+
+
+async def _ask(
+    session: aiohttp.ClientSession, url: str, route: str, tenant: str, key: str | None, n: int
+) -> DrillAnswer:
+    """One plain (non-streaming) chat request to the gateway, as any OpenAI client sends it."""
+    body = {
+        "model": route,
+        "messages": [{"role": "user", "content": f"fallback drill {n}: {_prompt(12, n)}"}],
+        "max_tokens": 16,
+    }
+    headers = {REQUEST_ID_HEADER: f"drill-{route}-{n}"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    started = time.perf_counter()
+    try:
+        async with session.post(url, json=body, headers=headers) as answer:
+            await answer.read()
+    except (TimeoutError, aiohttp.ClientError) as error:
+        return DrillAnswer(
+            route=route, tenant=tenant, status=None, served_by=None,
+            error=type(error).__name__, latency_s=time.perf_counter() - started,
+        )  # fmt: skip
+    return DrillAnswer(
+        route=route,
+        tenant=tenant,
+        status=answer.status,
+        served_by=answer.headers.get(DEPLOYMENT_HEADER),
+        reason=answer.headers.get(REASON_HEADER),
+        latency_s=time.perf_counter() - started,
+    )
+
+
+async def _control(
+    session: aiohttp.ClientSession, method: str, url: str, body: Any = None
+) -> dict[str, Any]:
+    """One control-API call; a refusal is a harness bug, so it raises with the answer."""
+    async with session.request(method, url, json=body) as answer:
+        document: dict[str, Any] = await answer.json()
+        if answer.status >= 300:
+            raise RuntimeError(f"control API {method} {url}: {answer.status} {document}")
+    return document
+
+
+async def _drill(
+    session: aiohttp.ClientSession,
+    world: FakeWorld,
+    policy: Policy,
+    keys: dict[str, str],
+    subject: DrillSubject,
+    *,
+    requests_per_route: int,
+    seed: int,
+) -> dict[str, Any]:
+    """One subject removed, a fresh gateway in front of the world, the routes asked."""
+    name, kind, deployments = subject
+    chains = {route.name: [*route.targets, *route.fallbacks] for route in policy.routes}
+    routes = drill_routes(chains, deployments)
+    fault = drill_fault(name, kind, deployments)
+    if not routes:
+        return drill_record(
+            subject=name, kind=kind, deployments=deployments, fault=fault, routes=routes,
+            answers=[],
+        )  # fmt: skip
+    control = world.describe()["control"]
+    await _control(session, "POST", f"{control}/reset")
+    rule = await _control(session, "POST", f"{control}/faults", fault)
+    since = max((entry["seq"] for entry in world.journal.entries()), default=0)
+    resolver = ControlledResolver(control)
+    try:
+        app = create_app(policy, resolver=resolver, rng=random.Random(seed))
+    except ValueError as error:
+        await resolver.close()
+        issue = ConfigIssue(file="--live", line=None, field="", message=str(error))
+        raise ConfigError([issue]) from None
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    answers: list[DrillAnswer] = []
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        server: Any = site._server
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+        for route, _ in routes:
+            tenant = _drill_tenant(policy, route)
+            for n in range(requests_per_route):
+                answers.append(await _ask(session, url, route, tenant, keys.get(tenant), n))
+        listed = await _control(session, "GET", f"{control}/faults")
+    finally:
+        await runner.cleanup()
+        await resolver.close()
+        await _control(session, "POST", f"{control}/reset")
+    hits = next((f["hits"] for f in listed["faults"] if f["id"] == rule["id"]), 0)
+    seen = _providers(world.journal.entries(since=since))
+    return drill_record(
+        subject=name,
+        kind=kind,
+        deployments=deployments,
+        fault=fault,
+        routes=routes,
+        answers=answers,
+        fault_hits=int(hits),
+        provider_attempts={d: v["outcomes"] for d, v in seen.items()},
+    )
+
+
+async def _drills(
+    policy: Policy, subjects: Sequence[DrillSubject], requests_per_route: int, seed: int
+) -> list[dict[str, Any]]:
+    """One world for all drills (reset between them); a fresh gateway per drill."""
+    world = FakeWorld(policy, seed=seed)
+    keys = _tenant_keys(policy, tuple(policy.tenants))
+    timeout = aiohttp.ClientTimeout(total=policy.resilience.timeouts.total_s + 30.0)
+    session = aiohttp.ClientSession(timeout=timeout)
+    records: list[dict[str, Any]] = []
+    try:
+        await world.start()
+        live_policy = _live_policy(policy, world, keys)
+        for subject in subjects:
+            drill = _drill(
+                session, world, live_policy, keys, subject,
+                requests_per_route=requests_per_route, seed=seed,
+            )  # fmt: skip
+            records.append(await drill)
+    finally:
+        await session.close()
+        await world.stop()
+    return records
+
+
+def run_drills(
+    policy: Policy,
+    subjects: Sequence[DrillSubject],
+    *,
+    requests_per_route: int = DEFAULT_DRILL_REQUESTS,
+    seed: int = 1,
+) -> list[dict[str, Any]]:
+    """Drill every subject over real HTTP; one record per subject (`reports.drills`).
+
+    Proof that each fallback is *wired*: the production gateway, the policy's own routes,
+    vendor wire formats and a fault the fakes really inject (a 5xx, an edge 5xx, a failed
+    lookup). Every server started here is stopped before this returns, whatever happens.
+    """
+    if requests_per_route < 1:
+        raise ValueError(f"requests_per_route must be at least 1, got {requests_per_route}")
+    return asyncio.run(_drills(policy, subjects, requests_per_route, seed))

@@ -205,7 +205,8 @@ class GeminiWire(Wire):
     protocol: ClassVar[str] = "gemini"
 
     def routes(self, serve: ChatHandler, models: Sequence[str]) -> list[web.RouteDef]:
-        """`POST …/models/{model}:{method}` and `GET …/models[/{model}]` under v1beta and v1."""
+        """`POST …/models/{model}:{method}` and `GET …/models[/{model}]` under v1beta and v1,
+        and under Vertex AI's `…/projects/P/locations/L/publishers/google` prefix."""
 
         async def generate(request: web.Request) -> web.StreamResponse:
             target, _, method = request.match_info["target"].rpartition(":")
@@ -231,12 +232,14 @@ class GeminiWire(Wire):
             return _json_response(_model_info(name))
 
         routes = []
+        vertex = "projects/{project:[^/]*}/locations/{location}/publishers/{publisher}"
         for version in ("v1beta", "v1"):
-            routes += [
-                web.post(f"/{version}/models/{{target}}", _keyed(generate)),
-                web.get(f"/{version}/models", _keyed(list_models)),
-                web.get(f"/{version}/models/{{target}}", _keyed(get_model)),
-            ]
+            for prefix in (f"/{version}", f"/{version}/{vertex}"):
+                routes += [
+                    web.post(f"{prefix}/models/{{target}}", _keyed(generate)),
+                    web.get(f"{prefix}/models", _keyed(list_models)),
+                    web.get(f"{prefix}/models/{{target}}", _keyed(get_model)),
+                ]
         return routes
 
     def complete(self, call: Call, answer: Answer, reply: Reply) -> web.Response:

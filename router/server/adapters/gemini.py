@@ -343,8 +343,8 @@ class GeminiAdapter(Adapter):
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
         """The streamed `GenerateContentRequest`, authenticated with `x-goog-api-key`."""
         base = deployment.base_url.rstrip("/")
-        if not base.endswith(("/v1beta", "/v1")):
-            base += "/v1beta"
+        if not base.endswith(("/v1beta", "/v1")) and "/publishers/" not in base:
+            base += "/v1beta"  # a Vertex AI base URL (…/publishers/google) is complete as it is
         model = quote(deployment.model.removeprefix("models/"), safe="~")
         url = f"{base}/models/{model}:streamGenerateContent?alt=sse"
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}

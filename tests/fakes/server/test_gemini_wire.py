@@ -376,3 +376,16 @@ def test_snake_case_fields_are_accepted(url: str) -> None:
     assert json.loads(text)["usageMetadata"]["promptTokenCount"] == count_prompt(
         [["sys"], ["hello"]]
     )
+
+
+def test_vertex_ai_paths_are_served_too() -> None:
+    with running(direct_app(GeminiWire(), ("gemini-2.5-flash",))) as url:
+        path = "/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
+        call = urllib.request.Request(
+            url + path + ":generateContent",
+            data=json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).encode(),
+            headers={"Content-Type": "application/json", "x-goog-api-key": "k"},
+        )
+        with urllib.request.urlopen(call, timeout=5) as answer:
+            body = json.loads(answer.read())
+    assert body["candidates"][0]["finishReason"] == "STOP"

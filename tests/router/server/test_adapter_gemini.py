@@ -207,3 +207,20 @@ def test_openai_down_gemini_fallback_returns_openai_shaped_tool_calls(stream: bo
             assert answer.model == MODEL
             assert_weather_call(answer.choices[0].message.tool_calls)
         assert gw.tried()[-1] == (VENDOR, "ok")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "path"),
+    [
+        ("https://generativelanguage.googleapis.com", "/v1beta/models/m:"),
+        ("https://generativelanguage.googleapis.com/v1", "/v1/models/m:"),
+        (
+            "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/l/publishers/google",
+            "/v1/projects/p/locations/l/publishers/google/models/m:",
+        ),
+    ],
+)
+def test_ai_studio_and_vertex_base_urls_both_reach_the_model(base_url: str, path: str) -> None:
+    deployment = POLICY.deployments[1].model_copy(update={"base_url": base_url, "model": "m"})
+    request = GeminiAdapter().request({"messages": [{"role": "user", "content": "hi"}]}, deployment)
+    assert path + "streamGenerateContent?alt=sse" in request.url
