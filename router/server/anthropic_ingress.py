@@ -533,7 +533,7 @@ async def _serve(
     started = driver.now()
     decision = await driver.run(call)
     response = await _answer(call, decision)
-    metrics.latency.labels(chat.route).observe(driver.now() - started)
+    metrics.observe_latency(chat.route, driver.now() - started)
     return response
 
 

@@ -143,7 +143,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     started = driver.now()
     decision = await driver.run(call)
     response = await _answer(call, decision)
-    request.app[METRICS].latency.labels(chat.route).observe(driver.now() - started)
+    request.app[METRICS].observe_latency(chat.route, driver.now() - started)
     return response
 
 

@@ -6,7 +6,8 @@ delivered, the vendor's error body); the engine decides what comes next.
 
 Deadlines are absolute times on the engine's clock, converted to the loop's by the
 driver's offset. One `asyncio.timeout_at` guards the whole attempt: first
-`first_token_by`, then, at every token, `min(now + idle_s, deadline)`. Which of them
+`first_token_by`, then, at every network read that brings tokens,
+`min(now + idle_s, deadline)` (once per read: its pieces all arrived at that instant). Which of them
 struck names the outcome: no token yet is `timeout` (a silent provider), a gap after
 tokens is `stream_stall`, the request deadline is `timeout`. Connection failures
 before the status line are `connect`; after it, a broken stream is `stream_cut`.
@@ -111,8 +112,8 @@ async def run_attempt(
         async with asyncio.timeout_at(send.first_token_by + offset) as timer:
             async with session.post(
                 request.url,
-                json=request.body,
-                headers=dict(request.headers),
+                data=request.content,
+                headers=request.headers,
                 timeout=aiohttp.ClientTimeout(total=None, connect=connect_s),
             ) as response:
                 if not 200 <= response.status < 300:
@@ -126,45 +127,44 @@ async def run_attempt(
                 parser = SseParser()
                 assembler = Assembler() if sink is None else None
 
-                async def emit(pieces: list[Piece]) -> None:
+                async def take(pieces: list[Piece]) -> None:
+                    """One network read's pieces: the clock and counters once, then each piece.
+
+                    Every piece of a read arrived at the same instant, so the first-token
+                    fact and the idle deadline are settled once per read, not per piece.
+                    """
+                    tokens = 0
                     for piece in pieces:
-                        if piece.tokens:
-                            if not progress.first_token:
-                                progress.first_token = True
-                                on_first_token()
-                            progress.produced += piece.tokens
-                            timer.reschedule(min(loop.time() + send.idle_s, send.deadline + offset))
-                        progress.model = decoder.model or progress.model
-                        if assembler is not None:
-                            assembler.add(piece)
-                        elif sink is not None:
+                        tokens += piece.tokens
+                    if tokens:
+                        if not progress.first_token:
+                            progress.first_token = True
+                            on_first_token()
+                        progress.produced += tokens
+                        timer.reschedule(min(loop.time() + send.idle_s, send.deadline + offset))
+                    progress.model = decoder.model or progress.model
+                    if assembler is not None:
+                        assembler.add_all(pieces)
+                    elif sink is not None:
+                        for piece in pieces:
                             await sink.piece(piece, progress.model)
 
-                pending = b""
                 async for data in response.content.iter_any():
                     if decoder.binary:  # Bedrock's event stream: frames, not lines
-                        await emit(decoder.feed_bytes(data))
-                        progress.usage = decoder.usage or progress.usage
-                        if decoder.error is not None or decoder.done:
-                            break
-                        continue
-                    *lines, pending = (pending + data).split(b"\n")
-                    for line in lines:
-                        event = parser.line(line)
-                        if event is not None:
-                            await emit(decoder.feed(event))
-                            progress.usage = decoder.usage or progress.usage
-                        if decoder.error is not None or decoder.done:
-                            break
+                        pieces = decoder.feed_bytes(data)
+                    else:
+                        pieces = decoder.feed_all(parser.feed(data))
+                    if pieces:
+                        await take(pieces)
+                    progress.usage = decoder.usage or progress.usage
                     if decoder.error is not None or decoder.done:
                         break
-                    if len(pending) > MAX_LINE_BYTES:
+                    if parser.pending > MAX_LINE_BYTES:
                         return result(Outcome.STREAM_CUT, 200, "an SSE line exceeded the limit")
-                if pending and decoder.error is None and not decoder.done:
-                    parser.line(pending)
-                tail = parser.flush()
-                if tail is not None and decoder.error is None and not decoder.done:
-                    await emit(decoder.feed(tail))
+                if decoder.error is None and not decoder.done:
+                    pieces = decoder.feed_all(parser.close())
+                    if pieces:
+                        await take(pieces)
                 progress.usage = decoder.usage or progress.usage
                 progress.first_token = True  # a 200 answer is billed even when it is empty
     except aiohttp.ConnectionTimeoutError:

@@ -75,6 +75,16 @@ class Assembler:
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.finish_reason: str | None = None
 
+    def add_all(self, pieces: list[Piece]) -> None:
+        """Fold one network read's pieces; plain text, by far the commonest, short-cut."""
+        content = self.content
+        for piece in pieces:
+            delta = piece.delta
+            if piece.finish_reason is None and len(delta) == 1 and "content" in delta:
+                content.append(str(delta["content"]))
+            else:
+                self.add(piece)
+
     def add(self, piece: Piece) -> None:
         """Fold one piece into the message."""
         if piece.finish_reason is not None:

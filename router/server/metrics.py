@@ -20,7 +20,15 @@ from prometheus_client.registry import Collector
 from router.core.breaker import BreakerState
 from router.server.driver import Driver
 
-__all__ = ["BREAKER_LEVELS", "GatewayCollector", "Metrics"]
+UNKNOWN_ROUTE = "(unknown)"
+"""The latency label of requests naming no route of the policy."""
+
+__all__ = [
+    "BREAKER_LEVELS",
+    "UNKNOWN_ROUTE",
+    "GatewayCollector",
+    "Metrics",
+]
 
 BREAKER_LEVELS: dict[BreakerState, float] = {
     BreakerState.CLOSED: 0.0,
@@ -107,6 +115,24 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
+        self._latency_of: dict[str, Histogram] = {}
+
+    def observe_latency(self, route: str, seconds: float) -> None:
+        """One answered request's latency, on its route's histogram.
+
+        `labels(...)` costs a lock and a tuple lookup per call; the children are cached
+        here per route (routes are few and fixed by the policy), once per request saved.
+        A name that is not a route of the policy is labelled `(unknown)`: clients choose
+        `model`, and one series per typo would grow the metric (and this cache) forever.
+        """
+        child = self._latency_of.get(route)
+        if child is None:
+            known = any(r.name == route for r in self._collector._driver.policy.routes)
+            label = route if known else UNKNOWN_ROUTE
+            child = self.latency.labels(label)
+            if known:
+                self._latency_of[route] = child
+        child.observe(seconds)
 
     def follow(self, driver: Driver) -> None:
         """Read `driver` from now on: a policy reload swapped it (its counters carry over)."""

@@ -33,6 +33,7 @@ from router.server.adapters.base import (
     UpstreamRequest,
     Usage,
     json_or_none,
+    loads_event,
     openai_error_body,
 )
 from router.server.adapters.sse import SseEvent
@@ -234,7 +235,7 @@ class AnthropicDecoder(StreamDecoder):
     def feed(self, event: SseEvent) -> list[Piece]:
         """Text deltas, tool-use starts and fragments, and the stop reason."""
         try:
-            data = json.loads(event.data)
+            data = loads_event(event.data)
         except ValueError:
             self.malformed += 1
             return []

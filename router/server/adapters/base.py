@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,17 +32,34 @@ __all__ = [
     "UpstreamRequest",
     "Usage",
     "json_or_none",
+    "loads_event",
     "openai_error_body",
 ]
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
-    """One HTTP call to a vendor: where, with which headers, and the JSON body."""
+    """One HTTP call to a vendor: where, with which headers, and the JSON body.
+
+    `content` is the body's bytes on the wire. An adapter that must sign them (Bedrock)
+    encodes the body itself and passes them; otherwise they are encoded once, compactly,
+    on first use.
+    """
 
     url: str
     headers: Mapping[str, str]
     body: Mapping[str, Any]
+    encoded: bytes | None = None
+
+    @property
+    def content(self) -> bytes:
+        """The bytes to send: the adapter's own encoding, else compact JSON of `body`."""
+        if self.encoded is not None:
+            return self.encoded
+        return _encode_json(self.body).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +129,18 @@ class StreamDecoder(ABC):
     def feed(self, event: SseEvent) -> list[Piece]:
         """The pieces one SSE event carries (often none)."""
 
+    def feed_all(self, events: list[SseEvent]) -> list[Piece]:
+        """The pieces of one network read's events, up to the terminal or error event.
+
+        Events after `done` or an `error` are not read, as if the stream had stopped there.
+        """
+        pieces: list[Piece] = []
+        for event in events:
+            pieces += self.feed(event)
+            if self.error is not None or self.done:
+                break
+        return pieces
+
     def feed_bytes(self, data: bytes) -> list[Piece]:
         """The pieces a chunk of a binary stream completes (only when `binary`)."""
         raise NotImplementedError(f"{type(self).__name__} reads SSE, not a binary stream")
@@ -142,6 +171,28 @@ class Adapter(ABC):
     @abstractmethod
     def decoder(self) -> StreamDecoder:
         """A fresh decoder for one streamed answer."""
+
+
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_JSON_SPACE = " \t\n\r"
+
+
+def loads_event(data: str) -> Any:
+    """`json.loads(data)` for one stream event's data, without its wrapper's cost.
+
+    The gateway decodes every event of every upstream stream; `json.loads` spends more
+    on its Python layers than on parsing a small chunk. This calls the same C scanner
+    and keeps `json.loads`' rules: JSON whitespace around the value only, nothing after
+    it; anything else is a `ValueError`.
+    """
+    text = data.strip(_JSON_SPACE)
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        raise ValueError("not a JSON value") from None
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def json_or_none(raw: bytes) -> Any:

@@ -337,11 +337,12 @@ class BedrockAdapter(Adapter):
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
         """The signed ConverseStream request.
 
-        The signature covers the exact body bytes, so the body is serialised here the
-        way aiohttp serialises `json=` (`json.dumps` defaults) and signed over those.
+        The signature covers the exact body bytes, so the body is serialised here, once,
+        signed over, and sent as those very bytes (`UpstreamRequest.content`).
         The model id keeps its `:` unescaped because that is how the path goes out.
         """
         converse = to_converse_request(body)
+        content = json.dumps(converse).encode()
         base = deployment.base_url.rstrip("/")
         url = f"{base}/model/{quote(deployment.model, safe=':~')}/converse-stream"
         headers = {
@@ -352,12 +353,10 @@ class BedrockAdapter(Adapter):
         if isinstance(credentials, str):
             headers["Authorization"] = f"Bearer {credentials}"
         elif credentials is not None:
-            signed = AWSRequest(
-                method="POST", url=url, data=json.dumps(converse).encode(), headers=headers
-            )
+            signed = AWSRequest(method="POST", url=url, data=content, headers=headers)
             SigV4Auth(credentials, "bedrock", aws_region(deployment)).add_auth(signed)
             headers = {name: str(value) for name, value in signed.headers.items()}
-        return UpstreamRequest(url, headers, converse)
+        return UpstreamRequest(url, headers, converse, content)
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
         """The modeled exception named by `x-amzn-ErrorType` (else the body), classified."""

@@ -10,7 +10,6 @@ the content filter, `context_length_exceeded`, `insufficient_quota`, …).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from router.server.adapters.base import (
     UpstreamRequest,
     Usage,
     json_or_none,
+    loads_event,
     openai_error_body,
 )
 from router.server.adapters.sse import SseEvent
@@ -74,7 +74,7 @@ class OpenAIDecoder(StreamDecoder):
             self.done = True
             return []
         try:
-            chunk = json.loads(data)
+            chunk = loads_event(data)
         except ValueError:
             self.malformed += 1
             return []
@@ -88,20 +88,23 @@ class OpenAIDecoder(StreamDecoder):
             _, body = error_outcome(500, chunk)
             self.error = UpstreamError(outcome, 200, body)
             return []
-        if isinstance(chunk.get("model"), str):
-            self.model = chunk["model"]
+        # Everything below came out of the JSON decoder, so `dict` is the exact type test
+        # for an object (the `Mapping` ABC check costs several times more, per event).
+        model = chunk.get("model")
+        if isinstance(model, str):
+            self.model = model
         usage = chunk.get("usage")
-        if isinstance(usage, Mapping):
+        if isinstance(usage, dict):
             self.usage = Usage(
                 int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
             )
         pieces: list[Piece] = []
         for choice in chunk.get("choices") or ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            if isinstance(delta, Mapping):
-                pieces.extend(_delta_pieces(delta))
+            if isinstance(delta, dict) and delta:
+                _delta_pieces(delta, pieces)
             finish = choice.get("finish_reason")
             if isinstance(finish, str):
                 self.finished = True
@@ -109,20 +112,19 @@ class OpenAIDecoder(StreamDecoder):
         return pieces
 
 
-def _delta_pieces(delta: Mapping[str, Any]) -> list[Piece]:
-    pieces: list[Piece] = []
+def _delta_pieces(delta: dict[str, Any], pieces: list[Piece]) -> None:
+    """Append the pieces of one decoded `delta` to `pieces`."""
     content = delta.get("content")
-    if isinstance(content, str) and content:
+    if content and isinstance(content, str):
         pieces.append(Piece({"content": content}, tokens=1))
     refusal = delta.get("refusal")
-    if isinstance(refusal, str) and refusal:
+    if refusal and isinstance(refusal, str):
         pieces.append(Piece({"refusal": refusal}, tokens=1))
     calls = delta.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:
-            if isinstance(call, Mapping):
+            if isinstance(call, dict):
                 pieces.append(Piece({"tool_calls": [dict(call)]}, tokens=1))
-    return pieces
 
 
 class OpenAIAdapter(Adapter):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import urllib.request
+
+import openai
 
 from tests.router.server.gateway import gateway
 
@@ -37,3 +40,16 @@ def test_metrics_count_a_failover_and_its_bill() -> None:
         assert samples[f"{prefix}_requests_in_flight"] == 0
         assert f"{prefix}_retry_budget_balance" in samples
         assert samples[f'{prefix}_request_seconds_count{{route="default"}}'] == 1
+
+
+def test_unknown_routes_share_one_latency_series() -> None:
+    with gateway() as gw:
+        for typo in ("defualt", "gpt-4o", "nope"):
+            with contextlib.suppress(openai.NotFoundError):
+                gw.client.chat.completions.create(model=typo, messages=PING)
+        samples = scrape(gw.url)
+    series = [
+        name for name in samples if name.startswith("blastradius_gateway_request_seconds_count")
+    ]
+    assert series == ['blastradius_gateway_request_seconds_count{route="(unknown)"}']
+    assert samples[series[0]] == 3
