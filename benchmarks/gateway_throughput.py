@@ -15,7 +15,13 @@ POST it upstream on a pooled session, return the upstream's bytes. LiteLLM comes
 separate venv (`--litellm PATH`, default /tmp/litellm-venv/bin/litellm); without it that
 column is skipped with a message.
 
-Run: `python benchmarks/gateway_throughput.py [--seconds 5] [--concurrency 32]`.
+`--plain-clients stream|whole|both` sets the gateway's
+`resilience.streaming.plain_clients` (default `stream`, the policy default: upstream
+calls are streamed even for these non-streaming clients); `both` measures the gateway
+once in each mode and reports the targets for each.
+
+Run: `python benchmarks/gateway_throughput.py [--seconds 5] [--concurrency 32]
+[--plain-clients both]`.
 Profile the gateway: add `--profile FILE` (cProfile of the serve process, pstats file).
 """
 
@@ -88,6 +94,7 @@ resilience:
   budget: {{enabled: true}}
   breaker: {{enabled: true}}
   domains: {{enabled: true}}
+  streaming: {{plain_clients: {plain_clients}}}
 tenants:
   bench:
     key_sha256: [{key_sha256}]
@@ -287,6 +294,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
     parser.add_argument("--profile", type=Path, help="cProfile the gateway into this file")
+    parser.add_argument(
+        "--plain-clients",
+        choices=("stream", "whole", "both"),
+        default="stream",
+        help="the gateway's resilience.streaming.plain_clients; `both` measures each",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -313,23 +326,38 @@ def main() -> None:
     report(results)
 
 
-def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figures]:
-    """Measure the gateway, the bare proxy and (if installed) LiteLLM, one after another."""
+def measure_gateway(
+    args: argparse.Namespace, scratch: Path, base_url: str, plain_clients: str
+) -> Figures:
+    """The gateway with the production policy, its plain clients served `plain_clients`."""
     digest = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
-    policy = scratch / "gateway.yaml"
-    policy.write_text(GATEWAY_POLICY.format(base_url=base_url, key_sha256=digest))
+    policy = scratch / f"gateway-{plain_clients}.yaml"
+    policy.write_text(
+        GATEWAY_POLICY.format(base_url=base_url, key_sha256=digest, plain_clients=plain_clients)
+    )
+    audit = scratch / f"audit-{plain_clients}.jsonl"
     port = _free_port()
     serve = ["-m", "simulator.cli", "serve", "--policy", str(policy), "--port", str(port),
-             "--audit-log", str(scratch / "audit.jsonl")]  # fmt: skip
+             "--audit-log", str(audit)]  # fmt: skip
     if args.profile is not None:
-        serve = ["-m", "cProfile", "-o", str(args.profile), *serve]
-    results = [
-        measure("gateway (policy + audit log)", [sys.executable, *serve],
-                f"http://127.0.0.1:{port}", args),
-    ]  # fmt: skip
-    audit = scratch / "audit.jsonl"
+        profile = args.profile
+        if args.plain_clients == "both":
+            profile = profile.with_name(f"{profile.stem}-{plain_clients}{profile.suffix}")
+        serve = ["-m", "cProfile", "-o", str(profile), *serve]
+    figures = measure(f"gateway (policy + audit log, {plain_clients})", [sys.executable, *serve],
+                      f"http://127.0.0.1:{port}", args)  # fmt: skip
     lines = audit.read_text().count("\n") if audit.exists() else 0
-    print(f"gateway audit log: {lines:,} rows written", file=sys.stderr)
+    print(f"gateway audit log ({plain_clients}): {lines:,} rows written", file=sys.stderr)
+    return figures
+
+
+def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figures]:
+    """Measure the gateway (in one mode or both), the bare proxy and (if installed) LiteLLM.
+
+    The result lists the gateway figures first, then the bare proxy, then LiteLLM.
+    """
+    modes = ("stream", "whole") if args.plain_clients == "both" else (args.plain_clients,)
+    results = [measure_gateway(args, scratch, base_url, mode) for mode in modes]
     port = _free_port()
     upstream = base_url + "/chat/completions"
     results.append(
@@ -368,22 +396,25 @@ def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figu
 
 
 def report(results: list[Figures]) -> None:
-    """Print the figures and the issue's targets."""
+    """Print the figures and the issue's targets, for each gateway mode measured."""
     for figures in results:
         print(_row(figures))
-    gateway, bare = results[0], results[1]
-    share = gateway.rps / bare.rps
-    print(f"gateway / bare throughput:         {share:9.2f}   (target >= 0.60)")
-    print(f"gateway CPU per request:           {gateway.cpu_ms:9.3f} ms (target <= 0.300)")
-    print(f"gateway RSS:                       {gateway.rss_mb:9.0f} MB (target < 120)")
-    if len(results) > 2:
-        litellm = results[2]
-        print(
-            f"gateway / LiteLLM throughput:      {gateway.rps / litellm.rps:9.1f}x  (target >= 40)"
-        )
-        print(f"LiteLLM / gateway CPU per request: {litellm.cpu_ms / gateway.cpu_ms:9.1f}x")
-    else:
-        print("gateway / LiteLLM throughput:      n/a (LiteLLM not measured)")
+    gateways = [figures for figures in results if figures.name.startswith("gateway")]
+    bare = results[len(gateways)]
+    litellm = results[len(gateways) + 1] if len(results) > len(gateways) + 1 else None
+    for gateway in gateways:
+        mode = gateway.name.rsplit(", ", 1)[-1].rstrip(")")
+        print(f"-- plain_clients: {mode}")
+        share = gateway.rps / bare.rps
+        print(f"gateway / bare throughput:         {share:9.2f}   (target >= 0.60)")
+        print(f"gateway CPU per request:           {gateway.cpu_ms:9.3f} ms (target <= 0.300)")
+        print(f"gateway RSS:                       {gateway.rss_mb:9.0f} MB (target < 120)")
+        if litellm is not None:
+            ratio = gateway.rps / litellm.rps
+            print(f"gateway / LiteLLM throughput:      {ratio:9.1f}x  (target >= 40)")
+            print(f"LiteLLM / gateway CPU per request: {litellm.cpu_ms / gateway.cpu_ms:9.1f}x")
+        else:
+            print("gateway / LiteLLM throughput:      n/a (LiteLLM not measured)")
 
 
 if __name__ == "__main__":

@@ -222,9 +222,22 @@ class DomainSettings(_Model):
 
 
 class StreamingSettings(_Model):
-    """What to do when a stream breaks after bytes reached the client."""
+    """Streams upstream: what a break after bytes reached the client does, and whether a
+    client that did not ask for a stream is still served from one."""
 
     after_first_byte: Literal["error", "continue"] = "error"
+    plain_clients: Literal["stream", "whole"] = "stream"
+    """How a non-streaming client's attempts go upstream.
+
+    `stream` (the default): streamed like every other attempt and assembled for the
+    client, so `first_token_s` and `stream_idle_s` mean exactly what they mean in the
+    simulator, and a silent or stalling provider is caught the same way in both. `whole`:
+    the vendor's non-streaming endpoint, its JSON answer read in one go — less CPU per
+    request (no per-chunk parsing), but the response headers stand in for the first token
+    and only `total_s` guards the body, so a stall shows up as `timeout` at the deadline
+    rather than `stream_stall` after `stream_idle_s`, and simulated and live runs of one
+    scenario may then disagree. Opt in where throughput matters more than that agreement.
+    """
 
 
 class Resilience(_Model):

@@ -11,6 +11,13 @@ driver's offset. One `asyncio.timeout_at` guards the whole attempt: first
 struck names the outcome: no token yet is `timeout` (a silent provider), a gap after
 tokens is `stream_stall`, the request deadline is `timeout`. Connection failures
 before the status line are `connect`; after it, a broken stream is `stream_cut`.
+
+A *whole* attempt (`resilience.streaming.plain_clients: whole`, a non-streaming client,
+an adapter with a non-streaming endpoint) has no tokens to time: the response headers
+are its first token (`first_token_by` guards time to headers, and the engine hears
+`FirstTokenReceived` then), `deadline` alone guards reading the body, so it never
+stalls; a body cut short, or one that is not a whole JSON answer, is `stream_cut`. The
+decoder turns the answer into the same pieces, so the rest is the streamed path's.
 """
 
 from __future__ import annotations
@@ -25,19 +32,22 @@ import aiohttp
 from router.core.decisions import SendAttempt
 from router.core.outcomes import Outcome
 from router.core.policy import Deployment
-from router.server.adapters.base import Adapter, Piece, UpstreamError, Usage
+from router.server.adapters.base import Adapter, Piece, StreamDecoder, UpstreamError, Usage
 from router.server.adapters.sse import SseParser
 from router.server.completion import Assembler
 from router.server.ingress import ChatRequest
 from router.server.stream import ClientStream
 
-__all__ = ["MAX_ERROR_BYTES", "MAX_LINE_BYTES", "AttemptResult", "run_attempt"]
+__all__ = ["MAX_ERROR_BYTES", "MAX_LINE_BYTES", "MAX_WHOLE_BYTES", "AttemptResult", "run_attempt"]
 
 MAX_ERROR_BYTES = 64 * 1024
 """An error body is read up to this size (a CDN's HTML page need not be read whole)."""
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest SSE line accepted (a whole tool call's arguments may come in one chunk)."""
+
+MAX_WHOLE_BYTES = MAX_LINE_BYTES
+"""Largest non-streamed answer accepted: a whole answer is, at most, one such line."""
 
 
 @dataclass(slots=True)
@@ -86,8 +96,13 @@ async def run_attempt(
     on_first_token: Callable[[], None],
     completion_id: str,
     created: int,
+    whole: bool = False,
 ) -> AttemptResult:
-    """Carry out `send`; never raises for anything the wire does (only on cancellation)."""
+    """Carry out `send`; never raises for anything the wire does (only on cancellation).
+
+    `whole` asks for the vendor's non-streaming endpoint when the client does not stream
+    (`sink` is None) and the adapter has one; otherwise the attempt is streamed.
+    """
     loop = asyncio.get_running_loop()
     progress = _Progress(deployment.model)
     delivered_before = sink.begin(deployment.id) if sink is not None else 0
@@ -106,7 +121,10 @@ async def run_attempt(
             detail=detail,
         )
 
-    request = adapter.request(chat.body, deployment)
+    request = adapter.whole_request(chat.body, deployment) if whole and sink is None else None
+    whole = request is not None
+    if request is None:
+        request = adapter.request(chat.body, deployment)
     connect_s = max(0.001, send.connect_by + offset - loop.time())
     try:
         async with asyncio.timeout_at(send.first_token_by + offset) as timer:
@@ -124,8 +142,27 @@ async def run_attempt(
                     return failed
                 streaming = True
                 decoder = adapter.decoder()
-                parser = SseParser()
                 assembler = Assembler() if sink is None else None
+                if assembler is not None and whole:
+                    progress.first_token = True  # the headers are a whole answer's first token
+                    on_first_token()
+                    timer.reschedule(send.deadline + offset)
+                    length = response.content_length
+                    if length is not None and length > MAX_WHOLE_BYTES:
+                        return result(Outcome.STREAM_CUT, 200, "the answer exceeded the limit")
+                    raw = await response.read()
+                    if len(raw) > MAX_WHOLE_BYTES:
+                        return result(Outcome.STREAM_CUT, 200, "the answer exceeded the limit")
+                    pieces = decoder.feed_whole(raw)
+                    progress.produced = sum(piece.tokens for piece in pieces)
+                    progress.model = decoder.model or progress.model
+                    progress.usage = decoder.usage
+                    assembler.add_all(pieces)
+                    return _finish(
+                        decoder, assembler, progress, chat, response.status, completion_id,
+                        created, whole=True,
+                    )  # fmt: skip
+                parser = SseParser()
 
                 async def take(pieces: list[Piece]) -> None:
                     """One network read's pieces: the clock and counters once, then each piece.
@@ -172,23 +209,53 @@ async def run_attempt(
     except TimeoutError:
         if not progress.first_token:
             return result(Outcome.TIMEOUT, detail="no first token before the deadline")
+        if whole:
+            return result(Outcome.TIMEOUT, detail="request deadline passed reading the answer")
         if loop.time() >= send.deadline + offset - 1e-3:
             return result(Outcome.TIMEOUT, detail="request deadline passed mid-answer")
         return result(Outcome.STREAM_STALL, 200, f"no token for {send.idle_s:g} s")
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as problem:
         if streaming:
-            return result(Outcome.STREAM_CUT, 200, f"stream broken: {type(problem).__name__}")
+            broken = "answer body" if whole else "stream"
+            return result(Outcome.STREAM_CUT, 200, f"{broken} broken: {type(problem).__name__}")
         return result(Outcome.CONNECT, detail=f"{type(problem).__name__}: {problem}")
-    if decoder.error is not None:
-        failed = result(decoder.error.outcome, decoder.error.status, decoder.error.message)
-        failed.error = decoder.error
-        return failed
-    if not decoder.complete:
-        return result(Outcome.STREAM_CUT, 200, "stream ended without a finish reason")
-    usage = decoder.usage or Usage(chat.input_tokens, progress.produced)
-    done = AttemptResult(Outcome.OK, response.status, usage, model=progress.model, detail="")
+    done = _finish(decoder, assembler, progress, chat, response.status, completion_id, created)
     if sink is not None:
+        if done.outcome is not Outcome.OK:
+            sink.discard()
         done.delivered = sink.delivered - delivered_before
+    return done
+
+
+def _finish(
+    decoder: StreamDecoder,
+    assembler: Assembler | None,
+    progress: _Progress,
+    chat: ChatRequest,
+    status: int,
+    completion_id: str,
+    created: int,
+    *,
+    whole: bool = False,
+) -> AttemptResult:
+    """The result of an answer read to its end: the decoder's error, a cut, or success."""
+    error = decoder.error
+    if error is not None:
+        usage = progress.billed(chat.input_tokens)
+        return AttemptResult(
+            error.outcome, error.status, usage, error=error, model=progress.model,
+            detail=error.message,
+        )  # fmt: skip
+    if not decoder.complete:
+        detail = (
+            "the answer was not one complete JSON document"
+            if whole
+            else "stream ended without a finish reason"
+        )
+        usage = progress.billed(chat.input_tokens)
+        return AttemptResult(Outcome.STREAM_CUT, 200, usage, model=progress.model, detail=detail)
+    usage = decoder.usage or Usage(chat.input_tokens, progress.produced)
+    done = AttemptResult(Outcome.OK, status, usage, model=progress.model, detail="")
     if assembler is not None:
         done.completion = assembler.completion(completion_id, created, progress.model, usage)
     return done

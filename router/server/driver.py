@@ -11,6 +11,8 @@ to wait, when to give up are all the engine's answers.
 - `SendAttempt` → an asyncio task runs the upstream call (`router.server.attempt`)
   under the decision's deadlines and reports `FirstTokenReceived` and then
   `AttemptFinished`, with the outcome, Retry-After, tokens billed and delivered.
+  With `resilience.streaming.plain_clients: whole` a non-streaming client's attempts
+  are read as whole answers, and the response headers are the first token.
 - `Wait` → `loop.call_at` → `TimerFired`.
 - `CancelAttempt` → the task is cancelled; it still reports `AttemptFinished` (billed).
 - `CompleteRequest` / `FailRequest` / `RejectRequest` → the client's future resolves
@@ -114,6 +116,7 @@ class Driver:
         self._adapters: dict[str, Adapter] = {
             d.id: adapter_for(d.protocol) for d in policy.deployments
         }
+        self._whole = policy.resilience.streaming.plain_clients == "whole"
         self._calls: dict[str, Call] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
@@ -266,6 +269,7 @@ class Driver:
                 on_first_token=first_token,
                 completion_id=call.completion_id,
                 created=call.created,
+                whole=self._whole,
             )
         except asyncio.CancelledError:
             result = AttemptResult(Outcome.TIMEOUT, detail="cancelled")

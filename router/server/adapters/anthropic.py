@@ -14,6 +14,10 @@ Messages API):
 - Back: `text_delta` → content, `tool_use` blocks → OpenAI `tool_calls` (the
   `toolu_` id is kept: OpenAI clients treat ids as opaque strings), `input_json_delta`
   → argument fragments, stop reasons mapped (`refusal` → `content_filter`).
+- A non-streamed call (`stream: false`) answers one `message`; the decoder replays it
+  as the events that would have streamed it (`message_start`, a delta per text block,
+  a start and one `input_json_delta` per `tool_use` block, `message_delta`), so both
+  paths share the tables above.
 """
 
 from __future__ import annotations
@@ -172,15 +176,17 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return out
 
 
-def to_messages_request(body: Mapping[str, Any], deployment: Deployment) -> dict[str, Any]:
-    """The Messages API body for an OpenAI chat body (always streamed)."""
+def to_messages_request(
+    body: Mapping[str, Any], deployment: Deployment, *, stream: bool = True
+) -> dict[str, Any]:
+    """The Messages API body for an OpenAI chat body (streamed unless `stream` is False)."""
     system, turns = _turns(list(body.get("messages") or ()))
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     request: dict[str, Any] = {
         "model": deployment.model,
         "messages": turns,
         "max_tokens": max_tokens or deployment.max_output_tokens or DEFAULT_MAX_TOKENS,
-        "stream": True,
+        "stream": stream,
     }
     if any(system):
         request["system"] = "\n\n".join(part for part in system if part)
@@ -242,7 +248,30 @@ class AnthropicDecoder(StreamDecoder):
         if not isinstance(data, dict):
             self.malformed += 1
             return []
-        kind = data.get("type") or event.event
+        return self._event(data.get("type") or event.event, data)
+
+    def whole(self, document: dict[str, Any]) -> list[Piece]:
+        """A whole `message` (or an `error` document), replayed as its stream events."""
+        if document.get("type") == "error":
+            return self._event("error", document)
+        pieces = self._event("message_start", {"message": document})
+        for index, block in enumerate(document.get("content") or ()):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text":
+                delta = {"type": "text_delta", "text": block.get("text")}
+                pieces += self._block_delta({"index": index, "delta": delta})
+            elif block.get("type") == "tool_use":
+                pieces += self._block_start({"index": index, "content_block": block})
+                arguments = json.dumps(block.get("input") or {}, separators=(",", ":"))
+                delta = {"type": "input_json_delta", "partial_json": arguments}
+                pieces += self._block_delta({"index": index, "delta": delta})
+        stop = {"delta": {"stop_reason": document.get("stop_reason")}}
+        pieces += self._message_delta({**stop, "usage": document.get("usage") or {}})
+        return pieces
+
+    def _event(self, kind: Any, data: dict[str, Any]) -> list[Piece]:
+        """One decoded event of type `kind`."""
         if kind == "message_start":
             message = data.get("message") or {}
             self.model = message.get("model") or self.model
@@ -314,17 +343,27 @@ class AnthropicAdapter(Adapter):
     protocol: ClassVar[str] = "anthropic"
 
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The Messages request, authenticated with `x-api-key`."""
+        """The streamed Messages request, authenticated with `x-api-key`."""
+        return self._build(body, deployment, stream=True)
+
+    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The same request with `stream: false`: one `message` comes back."""
+        return self._build(body, deployment, stream=False)
+
+    def _build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
         base = deployment.base_url.rstrip("/")
         url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         headers = {
             "Content-Type": "application/json",
-            "Accept": "text/event-stream",
+            "Accept": "text/event-stream" if stream else "application/json",
             "anthropic-version": deployment.api_version or ANTHROPIC_VERSION,
         }
         if deployment.api_key is not None:
             headers["x-api-key"] = deployment.api_key.get_secret_value()
-        return UpstreamRequest(url, headers, to_messages_request(body, deployment))
+        request = to_messages_request(body, deployment, stream=stream)
+        return UpstreamRequest(url, headers, request)
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
         """`{"type": "error", "error": {...}}` as an OpenAI envelope, with its outcome."""

@@ -35,7 +35,6 @@ from router.server.adapters.base import (
 )
 from router.server.adapters.filters import filtered_error
 from router.server.adapters.openai import OpenAIAdapter, OpenAIDecoder, error_outcome
-from router.server.adapters.sse import SseEvent
 from router.server.retry_after import retry_after_s
 
 __all__ = ["DEFAULT_API_VERSION", "AzureOpenAIAdapter", "AzureOpenAIDecoder"]
@@ -49,9 +48,9 @@ _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNOR
 class AzureOpenAIDecoder(OpenAIDecoder):
     """OpenAI chunks, with a `content_filter` finish turned into the filter outcome."""
 
-    def feed(self, event: SseEvent) -> list[Piece]:
+    def chunk(self, chunk: dict[str, Any]) -> list[Piece]:
         """Pieces as OpenAI's; the filter-only opening chunk (no choices) yields none."""
-        pieces = super().feed(event)
+        pieces = super().chunk(chunk)
         if any(piece.finish_reason == "content_filter" for piece in pieces):
             self.error = filtered_error("Azure OpenAI")
             return [piece for piece in pieces if piece.finish_reason != "content_filter"]
@@ -79,9 +78,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     protocol: ClassVar[str] = "azure-openai"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """OpenAI's streamed request, sent to the deployment's path with `api-key`."""
-        openai = super().request(body, deployment)
+    def build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
+        """OpenAI's request (streamed or not), sent to the deployment's path with `api-key`."""
+        openai = super().build(body, deployment, stream=stream)
         base = deployment.base_url.rstrip("/")
         if not base.endswith("/openai"):
             base += "/openai"

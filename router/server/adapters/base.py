@@ -6,10 +6,15 @@ client's OpenAI-shaped body into the vendor's request, and the vendor's stream e
 and error bodies back into OpenAI-shaped *pieces* and *errors*. Everything else
 (deadlines, the engine, the client's response) is protocol-blind and lives outside.
 
-Upstream calls are always streamed, whatever the client asked: only a stream has a
-first token and gaps between tokens, so the engine's first-token and idle deadlines
+Upstream calls are streamed by default, whatever the client asked: only a stream has
+a first token and gaps between tokens, so the engine's first-token and idle deadlines
 mean the same thing here as in the simulator, and a non-streaming client simply gets
-the pieces assembled (`router.server.completion`).
+the pieces assembled (`router.server.completion`). A policy may trade that agreement
+for CPU (`resilience.streaming.plain_clients: whole`): a non-streaming client's attempt
+then goes to the vendor's non-streaming endpoint (`Adapter.whole_request`) and the
+JSON answer is read in one go by the same decoder (`StreamDecoder.feed_whole`), which
+turns it into the very pieces, usage and errors the stream would have given — the
+translation tables are the stream decoder's, so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
@@ -145,6 +150,29 @@ class StreamDecoder(ABC):
         """The pieces a chunk of a binary stream completes (only when `binary`)."""
         raise NotImplementedError(f"{type(self).__name__} reads SSE, not a binary stream")
 
+    def feed_whole(self, raw: bytes) -> list[Piece]:
+        """The pieces of a whole non-streamed answer (the body of `Adapter.whole_request`).
+
+        A body that is not one JSON object (cut short, or garbage) counts as malformed
+        and leaves the decoder incomplete, which the gateway reports as `stream_cut`;
+        a parsed answer is the vendor's last word, so it is `done` whatever it said.
+        """
+        document = json_or_none(raw)
+        if not isinstance(document, dict):
+            self.malformed += 1
+            return []
+        pieces = self.whole(document)
+        self.done = True
+        return pieces
+
+    def whole(self, document: dict[str, Any]) -> list[Piece]:
+        """The pieces of one parsed non-streamed answer, through this decoder's stream code.
+
+        Each vendor's override restates its whole answer as the stream events that
+        would have carried it and hands them to the same handlers `feed` uses.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read a non-streamed answer")
+
     @property
     def complete(self) -> bool:
         """True when the answer ended properly (a finish reason, with or without a terminator).
@@ -163,6 +191,16 @@ class Adapter(ABC):
     @abstractmethod
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
         """The vendor's streamed request for the client's validated OpenAI body."""
+
+    def whole_request(
+        self, body: Mapping[str, Any], deployment: Deployment
+    ) -> UpstreamRequest | None:
+        """The vendor's non-streaming request for the same body, or None when the vendor
+        has no such endpoint (the attempt is then streamed as usual).
+
+        Its answer is read whole and given to the decoder's `feed_whole`.
+        """
+        return None
 
     @abstractmethod
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:

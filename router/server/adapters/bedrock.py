@@ -17,6 +17,9 @@ Translation (reference/providers.md §1.5):
   `messageStop.stopReason` is the finish (`guardrail_intervened` / `content_filtered`
   → the `content_filter` outcome); `metadata.usage` is the bill and ends the stream.
   Exception frames inside the 200 are mid-stream errors.
+- Not streamed (`/converse`, plain JSON): the `output.message` content blocks, the
+  `stopReason` and the `usage` are replayed through the same event handlers, as the
+  frames that would have carried them.
 - Errors: the status and the `x-amzn-ErrorType` header (then body `__type` / `code`),
   suffixes after `:` or `#` stripped, mapped to outcomes; Bedrock sends no retry hint.
 """
@@ -280,7 +283,43 @@ class BedrockDecoder(StreamDecoder):
             body = openai_error_body(message, name or "server_error", code)
             self.error = UpstreamError(outcome, 200, body)
             return []
-        event = headers.get(":event-type")
+        return self._event(headers.get(":event-type"), document)
+
+    def whole(self, document: dict[str, Any]) -> list[Piece]:
+        """A Converse answer, replayed as ConverseStream events up to `metadata`.
+
+        Like the stream, it stops at a filter stop: the usage after it is not read.
+        """
+        pieces: list[Piece] = []
+        output = document.get("output")
+        message = output.get("message") if isinstance(output, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        for index, block in enumerate(content if isinstance(content, list) else ()):
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
+                delta = {"text": block["text"]}
+                pieces += self._event(
+                    "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
+                )
+            use = block.get("toolUse")
+            if isinstance(use, dict):
+                start = {"toolUse": {"toolUseId": use.get("toolUseId"), "name": use.get("name")}}
+                pieces += self._event(
+                    "contentBlockStart", {"contentBlockIndex": index, "start": start}
+                )
+                arguments = json.dumps(use.get("input") or {}, separators=(",", ":"))
+                delta = {"toolUse": {"input": arguments}}
+                pieces += self._event(
+                    "contentBlockDelta", {"contentBlockIndex": index, "delta": delta}
+                )
+        pieces += self._event("messageStop", {"stopReason": document.get("stopReason")})
+        if self.error is None:
+            self._event("metadata", {"usage": document.get("usage") or {}})
+        return pieces
+
+    def _event(self, event: Any, document: Mapping[str, Any]) -> list[Piece]:
+        """One decoded ConverseStream event named `event`."""
         if event == "contentBlockDelta":
             return self._delta(document)
         if event == "contentBlockStart":
@@ -341,13 +380,23 @@ class BedrockAdapter(Adapter):
         signed over, and sent as those very bytes (`UpstreamRequest.content`).
         The model id keeps its `:` unescaped because that is how the path goes out.
         """
+        return self._build(body, deployment, stream=True)
+
+    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The same body, signed, to `/converse`: one JSON answer comes back."""
+        return self._build(body, deployment, stream=False)
+
+    def _build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
         converse = to_converse_request(body)
         content = json.dumps(converse).encode()
         base = deployment.base_url.rstrip("/")
-        url = f"{base}/model/{quote(deployment.model, safe=':~')}/converse-stream"
+        action = "converse-stream" if stream else "converse"
+        url = f"{base}/model/{quote(deployment.model, safe=':~')}/{action}"
         headers = {
             "Content-Type": "application/json",
-            "Accept": "application/vnd.amazon.eventstream",
+            "Accept": "application/vnd.amazon.eventstream" if stream else "application/json",
         }
         credentials = _credentials(deployment)
         if isinstance(credentials, str):

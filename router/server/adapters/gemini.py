@@ -17,6 +17,8 @@ Translation (reference/providers.md §1.4):
   A prompt refused by the safety system is a 200 with `promptFeedback.blockReason` and
   no candidates; a safety finish stops a completion: both are the `content_filter`
   outcome.
+- Not streamed (`:generateContent`), the answer is one `GenerateContentResponse`,
+  the same shape as a stream chunk, and is read by the same code.
 - Errors are `google.rpc.Status` JSON; the wait is a `RetryInfo.retryDelay` in the
   body; a wrong key is a 400 with reason `API_KEY_INVALID` (→ `auth`), and a per-day
   quota a 429 with no `RetryInfo` (→ `insufficient_quota`, since waiting will not help).
@@ -269,6 +271,11 @@ class GeminiDecoder(StreamDecoder):
         if not isinstance(data, dict):
             self.malformed += 1
             return []
+        return self.whole(data)
+
+    def whole(self, document: dict[str, Any]) -> list[Piece]:
+        """One `GenerateContentResponse`: a stream chunk, or the whole non-streamed answer."""
+        data = document
         error = data.get("error")
         if isinstance(error, Mapping):
             name = str(error.get("status") or "")
@@ -342,12 +349,23 @@ class GeminiAdapter(Adapter):
 
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
         """The streamed `GenerateContentRequest`, authenticated with `x-goog-api-key`."""
+        return self._build(body, deployment, stream=True)
+
+    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The same request to `:generateContent`, answered by one JSON response."""
+        return self._build(body, deployment, stream=False)
+
+    def _build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
         base = deployment.base_url.rstrip("/")
         if not base.endswith(("/v1beta", "/v1")) and "/publishers/" not in base:
             base += "/v1beta"  # a Vertex AI base URL (…/publishers/google) is complete as it is
         model = quote(deployment.model.removeprefix("models/"), safe="~")
-        url = f"{base}/models/{model}:streamGenerateContent?alt=sse"
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        url = f"{base}/models/{model}:{action}"
+        accept = "text/event-stream" if stream else "application/json"
+        headers = {"Content-Type": "application/json", "Accept": accept}
         if deployment.api_key is not None:
             headers["x-goog-api-key"] = deployment.api_key.get_secret_value()
         return UpstreamRequest(url, headers, to_gemini_request(body))

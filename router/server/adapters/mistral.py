@@ -34,7 +34,6 @@ from router.server.adapters.base import (
     openai_error_body,
 )
 from router.server.adapters.openai import OpenAIAdapter, OpenAIDecoder
-from router.server.adapters.sse import SseEvent
 from router.server.retry_after import retry_after_s
 
 __all__ = ["MistralAdapter", "MistralDecoder", "mistral_id", "valid_tool_call_id"]
@@ -146,10 +145,10 @@ class MistralDecoder(OpenAIDecoder):
         super().__init__()
         self._restore = dict(restore or {})
 
-    def feed(self, event: SseEvent) -> list[Piece]:
+    def chunk(self, chunk: dict[str, Any]) -> list[Piece]:
         """Pieces as OpenAI's; `model_length` is `length`, `error` a failed attempt."""
         pieces: list[Piece] = []
-        for piece in super().feed(event):
+        for piece in super().chunk(chunk):
             if piece.finish_reason == "error":
                 body = openai_error_body(
                     "Mistral ended the answer with finish_reason 'error'.", "server_error"
@@ -190,14 +189,16 @@ class MistralAdapter(OpenAIAdapter):
 
     protocol: ClassVar[str] = "mistral"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The Mistral body with translated tool-call ids, always streamed."""
+    def build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
+        """The Mistral body with translated tool-call ids, streamed or not."""
         table: dict[str, str] = {}
         upstream = to_mistral_request(body, table)
         upstream["model"] = deployment.model
-        upstream["stream"] = True
+        upstream["stream"] = stream
         _RESTORE.set({short: full for short, full in table.items() if short != full})
-        openai = super().request({}, deployment)
+        openai = super().build({}, deployment, stream=stream)
         return UpstreamRequest(openai.url, openai.headers, upstream)
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:

@@ -1,11 +1,14 @@
 """OpenAI Chat Completions upstream: the client's body passes through almost untouched.
 
 The gateway's own ingress speaks this protocol, so translation is small: the route
-name in `model` becomes the deployment's model, the call is always streamed with
+name in `model` becomes the deployment's model, the call is streamed with
 `stream_options.include_usage` (so the bill is known even for non-streaming clients),
-and the chunks' deltas pass through as pieces. Errors are already in OpenAI's envelope;
-what is added is their outcome, from the status and `error.code` (`invalid_prompt` is
-the content filter, `context_length_exceeded`, `insufficient_quota`, …).
+and the chunks' deltas pass through as pieces. A non-streamed call (`whole_request`)
+sends `stream: false` and no `stream_options` (OpenAI refuses them without a stream);
+its `chat.completion` is read as one chunk whose delta is the whole message. Errors
+are already in OpenAI's envelope; what is added is their outcome, from the status and
+`error.code` (`invalid_prompt` is the content filter, `context_length_exceeded`,
+`insufficient_quota`, …).
 """
 
 from __future__ import annotations
@@ -81,6 +84,34 @@ class OpenAIDecoder(StreamDecoder):
         if not isinstance(chunk, dict):
             self.malformed += 1
             return []
+        return self.chunk(chunk)
+
+    def whole(self, document: dict[str, Any]) -> list[Piece]:
+        """A `chat.completion` as the one chunk that would carry it: each choice's
+        `message` is its `delta`, tool calls numbered as stream fragments are."""
+        choices = []
+        for choice in document.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            message = choice.get("message")
+            delta = dict(message) if isinstance(message, dict) else {}
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list):
+                delta["tool_calls"] = [
+                    {**call, "index": index} if isinstance(call, dict) else call
+                    for index, call in enumerate(calls)
+                ]
+            choices.append(
+                {
+                    "index": choice.get("index", 0),
+                    "delta": delta,
+                    "finish_reason": choice.get("finish_reason"),
+                }
+            )
+        return self.chunk({**document, "choices": choices})
+
+    def chunk(self, chunk: dict[str, Any]) -> list[Piece]:
+        """The pieces of one decoded chunk (subclasses adjust vendor quirks here)."""
         if chunk.get("error"):
             error = chunk["error"]
             kind = str(error.get("type") or "") if isinstance(error, Mapping) else ""
@@ -134,11 +165,25 @@ class OpenAIAdapter(Adapter):
 
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
         """The client's body, with the deployment's model and a usage-reporting stream."""
+        return self.build(body, deployment, stream=True)
+
+    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The client's body with the deployment's model, not streamed."""
+        return self.build(body, deployment, stream=False)
+
+    def build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
+        """The request either way; the one place OpenAI-family subclasses reshape it."""
         upstream = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
         upstream["model"] = deployment.model
-        upstream["stream"] = True
-        upstream["stream_options"] = {"include_usage": True}
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        upstream["stream"] = stream
+        if stream:
+            upstream["stream_options"] = {"include_usage": True}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if stream else "application/json",
+        }
         if deployment.api_key is not None:
             headers["Authorization"] = f"Bearer {deployment.api_key.get_secret_value()}"
         return UpstreamRequest(_url(deployment.base_url, "/chat/completions"), headers, upstream)

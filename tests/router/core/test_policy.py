@@ -42,6 +42,7 @@ def test_tenant_is_found_by_the_hash_of_its_key_only() -> None:
         (("breaker", "half_open_probes"), 3),
         (("domains", "min_deployments"), 2),
         (("streaming", "after_first_byte"), "error"),
+        (("streaming", "plain_clients"), "stream"),
     ],
 )
 def test_documented_defaults(path: tuple[str, str], value: object) -> None:
