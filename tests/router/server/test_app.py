@@ -267,6 +267,17 @@ def test_stream_stall_after_bytes_reached_the_client_ends_with_an_in_band_error(
         assert gw.tried() == [("gpt@openai", "stream_stall")]
 
 
+def test_stream_stall_within_the_held_back_tokens_is_answered_whole_by_the_fallback() -> None:
+    """Behaviour 8, the other way out: nothing reached the client, so the fallback answers."""
+    with gateway(models={"gpt@openai": "gpt-4o~stream_stall-2"}, hold_tokens=4) as gw:
+        started = time.monotonic()
+        stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
+        text, finish, _ = stream_text(stream)
+        assert finish == "stop" and len(text.split()) == 12
+        assert gw.tried() == [("gpt@openai", "stream_stall"), ("claude@anthropic", "ok")]
+        assert time.monotonic() - started < 3.0  # one idle deadline (1 s), not the stall
+
+
 @pytest.mark.parametrize("fault", ["malformed", "no_done"])
 def test_malformed_chunk_or_missing_done_still_finalises(fault: str) -> None:
     """Behaviour 9: a broken chunk is skipped; a stream ending after its finish is complete."""
