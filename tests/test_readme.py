@@ -31,7 +31,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_the_python_example_runs() -> None:
     """The engine example in the README is real code against a shipped policy."""
-    (example,) = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    core = README.split("## The router core", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", core, flags=re.DOTALL)
     namespace: dict[str, object] = {}
     exec(compile(example, "README.md", "exec"), namespace)
     done = namespace["done"]
