@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from functools import partial
 from random import Random
 from typing import Generic, NamedTuple, TypeVar
 
@@ -120,6 +121,11 @@ class AttemptPlan(NamedTuple):
     retry_after_s: float | None = None
     stall_s: float = 0.0
     uses_slot: bool = True
+
+
+_new_plan = partial(tuple.__new__, AttemptPlan)
+"""`AttemptPlan` from one tuple of all its fields: a named tuple's own constructor (a Python
+`__new__` behind a slot wrapper) costs about three times as much, once per attempt."""
 
 
 class _Active(Generic[F]):
@@ -251,6 +257,8 @@ class ProviderModel:
     """One deployment's provider: admission, capacity and service under the scenario's faults.
 
     Built once per deployment and run; holds only the rate-limit buckets as state.
+    `open_gate` is true when no fault of a kind `gate` checks hits this deployment and
+    the world sets it no rate limits: then `gate` always answers None.
     """
 
     __slots__ = (
@@ -277,6 +285,7 @@ class ProviderModel:
         "_withdraw",
         "_world_quota",
         "deployment_id",
+        "open_gate",
         "queue_limit",
     )
 
@@ -357,6 +366,15 @@ class ProviderModel:
                 self._cut.append(_Active(fault, index, member, domains))
             else:
                 self._stall.append(_Active(fault, index, member, domains))
+        self.open_gate = not (
+            self._withdraw
+            or self._dns
+            or self._outage
+            or self._silent
+            or self._rate_limit
+            or self._content_filter
+            or self._world_quota
+        )
 
     def __repr__(self) -> str:
         return f"ProviderModel({self.deployment_id!r}, faults={self._hits})"
@@ -384,6 +402,8 @@ class ProviderModel:
         Each fault scales by `1 − level × (1 − multiplier)`, several multiply, and the
         result is rounded down (a tiny epsilon absorbs float noise such as 100 × 0.29).
         """
+        if not self._capacity:
+            return self._base_capacity
         factor = 1.0
         for active in self._capacity:
             level = self._level(active, now)
@@ -406,7 +426,6 @@ class ProviderModel:
     def gate(
         self,
         now: float,
-        *,
         input_tokens: int,
         max_output_tokens: int,
         task: str,
@@ -418,7 +437,13 @@ class ProviderModel:
         within a kind, scenario order: the first fault that fires answers. No answer from
         here holds a slot. A prompt the content filter refuses has already been counted
         against the rate limits: the vendor read it.
+
+        A provider no gate fault hits and with no limits of its own (`open_gate`)
+        answers None without looking further; the simulator, which would call this once
+        per attempt, skips the call then.
         """
+        if self.open_gate:
+            return None
         for gone in self._withdraw:
             if self._level(gone, now) > 0.0:
                 return self._gone
@@ -489,7 +514,6 @@ class ProviderModel:
     def plan(
         self,
         now: float,
-        *,
         input_tokens: int,
         output_tokens: int,
         stream: bool,
@@ -504,26 +528,29 @@ class ProviderModel:
         """
         ttft = self._ttft.draw(rng)
         per_token = self._per_token.draw(rng)
-        failing: list[tuple[float, Degrade]] = []
-        for degrade in self._degrade:
-            level = self._level(degrade, now)
-            if level > 0.0:
-                fault = degrade.fault
-                slower = 1.0 + level * (fault.latency_multiplier - 1.0)
-                ttft = ttft * slower + level * fault.extra_ttft
-                per_token *= slower
-                if fault.error_rate > 0.0:
-                    failing.append((level * fault.error_rate, fault))
-        for probability, fault in failing:
-            if _happens(probability, rng):
-                if fault.outcome == "overloaded":
-                    status, outcome = self._overload_status, Outcome.OVERLOADED
-                else:
-                    status, outcome = 500, Outcome.SERVER
-                return _failure(outcome, status, ERROR_TTFT_FRACTION * ttft, uses_slot=True)
+        # The `if`s around the fault loops only skip work (and never a draw) on the common
+        # path, where no service fault hits this deployment: this runs once per attempt.
+        if self._degrade:
+            failing: list[tuple[float, Degrade]] = []
+            for degrade in self._degrade:
+                level = self._level(degrade, now)
+                if level > 0.0:
+                    fault = degrade.fault
+                    slower = 1.0 + level * (fault.latency_multiplier - 1.0)
+                    ttft = ttft * slower + level * fault.extra_ttft
+                    per_token *= slower
+                    if fault.error_rate > 0.0:
+                        failing.append((level * fault.error_rate, fault))
+            for probability, fault in failing:
+                if _happens(probability, rng):
+                    if fault.outcome == "overloaded":
+                        status, outcome = self._overload_status, Outcome.OVERLOADED
+                    else:
+                        status, outcome = 500, Outcome.SERVER
+                    return _failure(outcome, status, ERROR_TTFT_FRACTION * ttft, uses_slot=True)
         if _happens(self._error_rate, rng):
             return _failure(Outcome.SERVER, 500, ERROR_TTFT_FRACTION * ttft, uses_slot=True)
-        if stream:
+        if stream and (self._cut or self._stall):
             for cut in self._cut:
                 after = cut.fault.after_tokens
                 if output_tokens > after and _happens(self._level(cut, now), rng):
@@ -539,13 +566,18 @@ class ProviderModel:
                         after,
                         math.inf if pause is None else pause,
                     )
-        return AttemptPlan(
-            outcome=Outcome.OK,
-            http_status=200,
-            ttft_s=ttft,
-            per_token_s=per_token,
-            end_s=ttft + max(0, output_tokens - 1) * per_token,
-            output_tokens=output_tokens,
+        return _new_plan(  # every field, in order: the common case, once per attempt
+            (
+                Outcome.OK,
+                200,
+                ttft,
+                per_token,
+                ttft + max(0, output_tokens - 1) * per_token,
+                output_tokens,
+                None,
+                0.0,
+                True,
+            )
         )
 
 

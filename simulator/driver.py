@@ -19,9 +19,16 @@ It feeds `router.core.Engine` the same events the gateway does, with
   enforced here as the gateway's timers would, turning a slow plan into the
   `timeout` or `stream_stall` the engine is told about.
 
-Everything is callback-driven (`env.timeout(d).callbacks.append(fn)`), not a
-process per request: SimPy's process machinery would cost several times more per
-request (reference/resilience.md §4.2).
+Everything is callback-driven, not a process per request: SimPy's process
+machinery would cost several times more per request (reference/resilience.md
+§4.2). A callback is scheduled with `_Environment.at` as a `_Due` event (one
+shared callback list and one argument) rather than `env.timeout(d).callbacks.
+append(partial(fn, arg))`: the same place in SimPy's queue — time, priority and
+order — without a `Timeout` and a `partial` per event, twice per simulated request.
+
+The hot path (arrival → `SendAttempt` → plan → `AttemptFinished` → end) builds
+events without keyword arguments, dispatches decisions through a dict keyed by
+type, and reads `env.now` once per callback: small costs, but paid millions of times.
 """
 
 from __future__ import annotations
@@ -34,10 +41,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from heapq import heappop, heappush
+from typing import Any
 
 import pandas as pd
 import simpy
+from simpy.events import NORMAL, Event
 
 from fakes.model import AttemptPlan, ProviderModel
 from router.core import (
@@ -58,7 +67,6 @@ from router.core import (
     TraceRecorder,
     Wait,
 )
-from router.core.decisions import Decision
 from router.core.reasons import Reason
 from scenarios.scenario_files import LoadedScenario
 from simulator.traffic import TrafficPlan
@@ -66,6 +74,76 @@ from simulator.traffic import TrafficPlan
 __all__ = ["SimulationResult", "simulate"]
 
 _RETRYABLE_REJECTIONS = frozenset({429, 503})
+_EMPTY: frozenset[str] = frozenset()  # no signals, no extra requirements
+
+# The two events built once per request, from one tuple of every field in declared order:
+# a named tuple's own constructor (a Python `__new__` behind a slot wrapper) costs about
+# three times as much.
+_new_arrived = partial(tuple.__new__, RequestArrived)
+_new_finished = partial(tuple.__new__, AttemptFinished)
+
+Callback = Callable[[Any], None]
+"""What a `_Due` event calls, with the event itself (read `.arg` from it)."""
+
+
+class _Due(Event):
+    """A SimPy event that is already triggered and comes due `delay` after it is scheduled.
+
+    It does what `env.timeout(delay)` with callbacks does, minus what this driver never
+    needs: no delay check, no value, no fresh callback list (callers pass a list they
+    share between events — SimPy's `step` only reads it) and no `partial` per event:
+    the callback gets the event and reads its one `arg`. `Event.__init__` is skipped
+    on purpose; `_ok` and `_value` are what `Environment.step` and `triggered` read.
+    """
+
+    _ok = True
+    _value = None
+
+    def __init__(self, callbacks: list[Callback], arg: Any) -> None:
+        self.callbacks = callbacks
+        self.arg = arg
+
+
+class _Environment(simpy.Environment):
+    """SimPy's environment plus a cheap way to schedule a callback, and an inline run loop.
+
+    Like `simpy.rt.RealtimeEnvironment`, it changes how events are stepped and nothing
+    else: `run()` without `until` (how this driver runs: until no event is left) does
+    what `step()` does, inline, instead of one method call and one `try` per event.
+    Events fire in exactly the order SimPy's own loop fires them.
+    """
+
+    def at(self, when: float, callbacks: list[Callback], arg: Any = None) -> None:
+        """Run `callbacks` with a `_Due` holding `arg` at `when`, or now if that has passed.
+
+        The queue entry is the one `env.timeout(max(0, when - now))` would make: same
+        time (computed the same way, to the last bit), NORMAL priority, next event id.
+        """
+        now = self._now
+        delay = when - now
+        entry = (
+            now + (delay if delay > 0.0 else 0.0),
+            NORMAL,
+            next(self._eid),
+            _Due(callbacks, arg),
+        )
+        heappush(self._queue, entry)
+
+    def run(self, until: float | Event | None = None) -> Any:
+        if until is not None:
+            return super().run(until)
+        queue = self._queue
+        while queue:
+            self._now, _, _, event = heappop(queue)
+            callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                # As `Environment.step`: a failed event nobody handled crashes the run.
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,35 +178,32 @@ class _Call:
         "timed_out",
     )
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        tenant: str,
+        task: str,
+        route: str,
+        input_tokens: int,
+        output_tokens: int,
+        max_output: int,
+        needs: frozenset[str],
+        stream: bool,
+    ) -> None:
         self.id = request_id
         self.attempt = 0
         self.done = False
         self.ended = False
         self.timed_out = False
         self.prev_backoff = 0.0
-        self.tenant = ""
-        self.task = ""
-        self.route = ""
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.max_output = 0
-        self.needs: frozenset[str] = frozenset()
-        self.stream = True
-
-
-class _Verdict(NamedTuple):
-    """What the router will be told about one attempt, and when."""
-
-    attempt_id: int
-    at: float
-    outcome: Outcome
-    status: int | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    delivered: int = 0
-    retry_after: float | None = None
-    first_token_at: float | None = None
+        self.tenant = tenant
+        self.task = task
+        self.route = route
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.max_output = max_output
+        self.needs = needs
+        self.stream = stream
 
 
 class _Provider:
@@ -175,10 +250,12 @@ class _Provider:
 class _Simulation:
     def __init__(self, loaded: LoadedScenario, seed: int) -> None:
         scenario, policy = loaded.scenario, loaded.policy
-        self.env = simpy.Environment()
+        self.env = _Environment()
+        self.at = self.env.at
         self.duration = scenario.duration
         self.trace = TraceRecorder()
         self.engine = Engine(policy, rng=random.Random(seed * 7919 + 1), trace=self.trace)
+        self.handle = self.engine.handle
         self.rng = random.Random(seed * 104729 + 2)
         faults = list(scenario.faults)
         self.providers = {
@@ -207,29 +284,39 @@ class _Simulation:
         self.pending: dict[int, _Call] = {}
         self.queued: set[int] = set()
         self.count = 0
+        # One callback list per kind of `_Due` event, shared by all events of that kind.
+        self.on_load: list[Callback] = [self.load_next]
+        self.on_call: list[Callback] = [self.call]
+        self.on_timeouts: list[Callback] = [self.check_timeouts]
+        self.on_timer: list[Callback] = [self.timer]
+        self.on_queue_deadline: list[Callback] = [self.queue_deadline]
+        self.on_report: list[Callback] = [self.report_due]
+        self.on_settle: list[Callback] = [self.settle]
+        self.on_release: list[Callback] = [self.release_due]
+        self.carry_out: dict[type, Callable[[Any], None]] = {
+            SendAttempt: self.send,
+            Wait: self.wait,
+            CompleteRequest: self.completed,
+            FailRequest: self.ended,
+            RejectRequest: self.ended,
+            CancelAttempt: self.cancelled,
+        }
 
     # -- scheduling ---------------------------------------------------------------
 
-    def at(self, when: float, callback: Callable[[Any], None]) -> None:
-        self.env.timeout(max(0.0, when - self.env.now)).callbacks.append(callback)
-
     def feed(self, event: Any) -> None:
-        for decision in self.engine.handle(event):
-            self.carry_out(decision)
+        carry_out = self.carry_out
+        for decision in self.handle(event):
+            carry_out[type(decision)](decision)
 
-    def carry_out(self, decision: Decision) -> None:
-        if isinstance(decision, SendAttempt):
-            self.send(decision)
-        elif isinstance(decision, Wait):
-            request_id = decision.request_id
-            self.at(
-                decision.until,
-                lambda _: self.feed(TimerFired(at=self.env.now, request_id=request_id)),
-            )
-        elif isinstance(decision, CompleteRequest | FailRequest | RejectRequest):
-            self.ended(decision)
-        elif isinstance(decision, CancelAttempt):
-            pass  # the provider works on; its result is still reported (and billed)
+    def wait(self, decision: Wait) -> None:
+        self.at(decision.until, self.on_timer, decision.request_id)
+
+    def timer(self, due: _Due) -> None:
+        self.feed(TimerFired(self.env.now, due.arg))
+
+    def cancelled(self, decision: CancelAttempt) -> None:
+        """Nothing to do: the provider works on; its result is still reported (and billed)."""
 
     # -- clients ------------------------------------------------------------------
 
@@ -242,8 +329,11 @@ class _Simulation:
             tasks = traffic.tasks
             tenants = traffic.tenants
             routes = self.task_routes
+            needs = self.task_needs
+            on_call = self.on_call
             times = batch.times.tolist()
             task_ids = batch.task.tolist()
+            count = self.count
             for when, tenant, task_id, inputs, outputs in zip(
                 times,
                 batch.tenant.tolist(),
@@ -252,22 +342,26 @@ class _Simulation:
                 batch.output_tokens.tolist(),
                 strict=True,
             ):
-                self.count += 1
-                call = _Call(f"r{self.count}")
+                count += 1
                 task = tasks[task_id]
-                call.tenant = tenants[tenant]
-                call.task = task.name
-                call.route = routes[task_id]
-                call.input_tokens = inputs
-                call.output_tokens = outputs
-                call.max_output = task.max_output_tokens or outputs
-                call.needs = self.task_needs[task_id]
-                call.stream = task.stream
-                self.at(when, partial(self.call, call))
-            self.at(times[-1], self.load_next)
+                call = _Call(
+                    f"r{count}",
+                    tenants[tenant],
+                    task.name,
+                    routes[task_id],
+                    inputs,
+                    outputs,
+                    task.max_output_tokens or outputs,
+                    needs[task_id],
+                    task.stream,
+                )
+                self.at(when, on_call, call)
+            self.count = count
+            self.at(times[-1], self.on_load)
             return
 
-    def call(self, call: _Call, _: object = None) -> None:
+    def call(self, due: _Due) -> None:
+        call: _Call = due.arg
         self.calls[call.id] = call
         call.ended = False
         now = self.env.now
@@ -275,21 +369,26 @@ class _Simulation:
         self.timeouts.append((now + self.client_timeout, call, attempt))
         if not self.timeout_armed:
             self.timeout_armed = True
-            self.at(now + self.client_timeout, self.check_timeouts)
-        self.feed(
-            RequestArrived(
-                at=now,
-                request_id=call.id,
-                route=call.route,
-                tenant=call.tenant,
-                input_tokens=call.input_tokens,
-                max_output_tokens=call.max_output,
-                task=call.task,
-                needs=call.needs,
-                stream=call.stream,
-                client_attempt=attempt,
+            self.at(now + self.client_timeout, self.on_timeouts)
+        arrived = _new_arrived(
+            (
+                now,
+                call.id,
+                call.route,
+                call.input_tokens,
+                call.tenant,
+                call.max_output,
+                call.task,
+                call.needs,
+                _EMPTY,
+                call.stream,
+                None,
+                attempt,
             )
         )
+        carry_out = self.carry_out  # `feed`, inline: this runs once per request
+        for decision in self.handle(arrived):
+            carry_out[type(decision)](decision)
 
     def check_timeouts(self, _: object = None) -> None:
         """Client timeouts, one event for many: the timeout is fixed, so deadlines are FIFO."""
@@ -302,20 +401,23 @@ class _Simulation:
             elif deadline <= now:
                 queue.popleft()
                 call.timed_out = True
-                self.feed(RequestCancelled(at=now, request_id=call.id))
+                self.feed(RequestCancelled(now, call.id))
             else:
                 break
         self.timeout_armed = bool(queue)
         if queue:
-            self.at(queue[0][0], self.check_timeouts)
+            self.at(queue[0][0], self.on_timeouts)
 
-    def ended(self, decision: CompleteRequest | FailRequest | RejectRequest) -> None:
+    def completed(self, decision: CompleteRequest) -> None:
+        call = self.calls.pop(decision.request_id)
+        call.ended = True
+        call.timed_out = False
+        call.done = True
+
+    def ended(self, decision: FailRequest | RejectRequest) -> None:
         call = self.calls[decision.request_id]
         call.ended = True
         timed_out, call.timed_out = call.timed_out, False
-        if isinstance(decision, CompleteRequest):
-            self.finish(call)
-            return
         status = decision.http_status
         retryable = timed_out or (
             status in _RETRYABLE_REJECTIONS
@@ -329,16 +431,13 @@ class _Simulation:
             or call.attempt >= self.client_retries
             or (self.abandon and self.rng.random() < self.abandon)
         ):
-            self.finish(call)
+            call.done = True
+            del self.calls[call.id]
             return
         delay = self.client_backoff.delay(call.attempt, call.prev_backoff, self.rng)
         call.prev_backoff = delay
         call.attempt += 1
-        self.at(self.env.now + delay, partial(self.call, call))
-
-    def finish(self, call: _Call) -> None:
-        call.done = True
-        del self.calls[call.id]
+        self.at(self.env.now + delay, self.on_call, call)
 
     # -- providers ----------------------------------------------------------------
 
@@ -347,59 +446,60 @@ class _Simulation:
         provider = self.providers[send.deployment]
         model = provider.model
         now = self.env.now
-        plan = model.gate(
-            now,
-            input_tokens=call.input_tokens,
-            max_output_tokens=call.max_output,
-            task=call.task,
-            rng=self.rng,
+        plan = (
+            None
+            if model.open_gate
+            else model.gate(now, call.input_tokens, call.max_output, call.task, self.rng)
         )
         self.pending[send.attempt_id] = call
         if plan is not None:
             self.follow(send, call, plan, now, None)
         elif provider.busy < model.capacity(now):
-            self.start(provider, send, call)
+            self.start(provider, send, call, now)
         elif len(provider.queue) < model.queue_limit:
             provider.queue.append((send, call, now))
             provider.queued += 1
             provider.peak_queue = max(provider.peak_queue, len(provider.queue))
             attempt_id = send.attempt_id
             self.queued.add(attempt_id)
-            self.at(send.first_token_by, lambda _: self.queue_deadline(attempt_id))
+            self.at(send.first_token_by, self.on_queue_deadline, attempt_id)
         else:
             provider.overloaded += 1
             self.follow(send, call, model.overload_plan(now), now, None)
 
-    def queue_deadline(self, attempt_id: int) -> None:
+    def queue_deadline(self, due: _Due) -> None:
         """Still queued at its first-token deadline: the router gives up; the provider does not."""
+        attempt_id: int = due.arg
         if attempt_id in self.queued:
-            self.report(_Verdict(attempt_id, self.env.now, Outcome.TIMEOUT))
+            self.report(AttemptFinished(self.env.now, attempt_id, Outcome.TIMEOUT))
 
-    def start(self, provider: _Provider, send: SendAttempt, call: _Call) -> None:
-        now = self.env.now
+    def start(self, provider: _Provider, send: SendAttempt, call: _Call, now: float) -> None:
         provider.busy += 1
         provider.busy_s -= now
         provider.served += 1
-        self.queued.discard(send.attempt_id)
         plan = provider.model.plan(
-            now,
-            input_tokens=call.input_tokens,
-            output_tokens=call.output_tokens,
-            stream=call.stream,
-            rng=self.rng,
+            now, call.input_tokens, call.output_tokens, call.stream, self.rng
         )
         self.follow(send, call, plan, now, provider)
 
-    def release(self, provider: _Provider, _: object = None) -> None:
-        now = self.env.now
+    def release(self, provider: _Provider, now: float) -> None:
         provider.busy -= 1
         provider.busy_s += now
+        if provider.queue:
+            self.dequeue(provider, now)
+
+    def dequeue(self, provider: _Provider, now: float) -> None:
+        """Start queued attempts, oldest first, while slots are free."""
         queue = provider.queue
         model = provider.model
         while queue and provider.busy < model.capacity(now):
             send, call, since = queue.popleft()
             provider.wait_s += now - since
-            self.start(provider, send, call)
+            self.queued.discard(send.attempt_id)
+            self.start(provider, send, call, now)
+
+    def release_due(self, due: _Due) -> None:
+        self.release(due.arg, self.env.now)
 
     def follow(
         self,
@@ -421,95 +521,111 @@ class _Simulation:
             if plan.outcome is Outcome.STREAM_STALL and plan.stall_s > send.idle_s:
                 release_at = verdict.at
         if provider is None or release_at is None:
-            self.at(verdict.at, partial(self.report, verdict))
+            self.at(verdict.at, self.on_report, verdict)
         elif release_at == verdict.at:
-            self.at(verdict.at, partial(self.settle, provider, verdict))
+            self.at(verdict.at, self.on_settle, (provider, verdict))
         else:
-            self.at(verdict.at, partial(self.report, verdict))
+            self.at(verdict.at, self.on_report, verdict)
             if math.isfinite(release_at):
-                self.at(release_at, partial(self.release, provider))
+                self.at(release_at, self.on_release, provider)
 
     @staticmethod
-    def verdict(send: SendAttempt, call: _Call, plan: AttemptPlan, start: float) -> _Verdict:
-        """When the router learns how the attempt went, and what it learns."""
+    def verdict(send: SendAttempt, call: _Call, plan: AttemptPlan, start: float) -> AttemptFinished:
+        """What the router will learn about the attempt, and when (`at`).
+
+        The event is built here, positionally, once per attempt; `report` hands it over
+        as it is unless SimPy's clock, at the time it fires, says otherwise.
+        """
         end = start + plan.end_s
         ttft = plan.ttft_s
+        attempt_id = send.attempt_id
         if ttft is None:
             if end <= send.first_token_by:
-                return _Verdict(
-                    send.attempt_id,
-                    end,
-                    plan.outcome,
-                    plan.http_status,
-                    retry_after=plan.retry_after_s,
+                return AttemptFinished(
+                    end, attempt_id, plan.outcome, plan.http_status, 0, 0, 0, plan.retry_after_s
                 )
-            return _Verdict(send.attempt_id, send.first_token_by, Outcome.TIMEOUT)
+            return AttemptFinished(send.first_token_by, attempt_id, Outcome.TIMEOUT)
         first = start + ttft
         if first > send.first_token_by:
-            return _Verdict(send.attempt_id, send.first_token_by, Outcome.TIMEOUT)
+            return AttemptFinished(send.first_token_by, attempt_id, Outcome.TIMEOUT)
         outcome = plan.outcome
         tokens = plan.output_tokens
         stream = call.stream
         if outcome is Outcome.STREAM_STALL:
             if plan.stall_s > send.idle_s:
                 at = min(end + send.idle_s, send.deadline)
-                return _Verdict(
-                    send.attempt_id,
+                return AttemptFinished(
                     at,
+                    attempt_id,
                     outcome,
                     200,
                     call.input_tokens,
                     tokens,
                     tokens if stream else 0,
-                    first_token_at=first,
+                    None,
+                    _EMPTY,
+                    "",
+                    first,
                 )
             rest = max(0, call.output_tokens - tokens)
             end += plan.stall_s + rest * plan.per_token_s
             outcome, tokens = Outcome.OK, call.output_tokens
         if end > send.deadline:
             produced = min(tokens, 1 + int((send.deadline - first) / max(plan.per_token_s, 1e-9)))
-            return _Verdict(
-                send.attempt_id,
+            return AttemptFinished(
                 send.deadline,
+                attempt_id,
                 Outcome.TIMEOUT,
                 None,
                 call.input_tokens,
                 produced,
                 produced if stream else 0,
-                first_token_at=first,
+                None,
+                _EMPTY,
+                "",
+                first,
             )
         delivered = tokens if stream and outcome is not Outcome.OK else 0
-        return _Verdict(
-            send.attempt_id,
-            end,
-            outcome,
-            plan.http_status,
-            call.input_tokens,
-            tokens,
-            delivered,
-            first_token_at=first,
-        )
-
-    def settle(self, provider: _Provider, verdict: _Verdict, _: object = None) -> None:
-        self.release(provider)
-        self.report(verdict)
-
-    def report(self, verdict: _Verdict, _: object = None) -> None:
-        if self.pending.pop(verdict.attempt_id, None) is None:
-            return
-        self.feed(
-            AttemptFinished(
-                at=self.env.now,
-                attempt_id=verdict.attempt_id,
-                outcome=verdict.outcome,
-                http_status=verdict.status,
-                input_tokens=verdict.input_tokens,
-                output_tokens=verdict.output_tokens,
-                delivered_tokens=verdict.delivered,
-                retry_after_s=verdict.retry_after,
-                first_token_at=verdict.first_token_at,
+        return _new_finished(
+            (
+                end,
+                attempt_id,
+                outcome,
+                plan.http_status,
+                call.input_tokens,
+                tokens,
+                delivered,
+                None,
+                _EMPTY,
+                "",
+                first,
             )
         )
+
+    def settle(self, due: _Due) -> None:
+        """The common end of an attempt: its slot is freed and its result reported at once."""
+        provider, verdict = due.arg
+        now = self.env.now
+        provider.busy -= 1  # `release`, inline
+        provider.busy_s += now
+        if provider.queue:
+            self.dequeue(provider, now)
+        self.report(verdict)
+
+    def report_due(self, due: _Due) -> None:
+        self.report(due.arg)
+
+    def report(self, verdict: AttemptFinished) -> None:
+        if self.pending.pop(verdict.attempt_id, None) is None:
+            return
+        now = self.env.now
+        if verdict.at != now:
+            # The event fired at now + (at - now), which rounding may have moved by an ulp;
+            # the router is told the clock's time, as a gateway would be.
+            verdict = verdict._replace(at=now)
+        carry_out = self.carry_out  # `feed`, inline: this runs once per attempt
+        for decision in self.handle(verdict):
+            carry_out[type(decision)](decision)
 
     # -- the run ------------------------------------------------------------------
 
@@ -523,9 +639,10 @@ class _Simulation:
             def tick(_: object) -> None:
                 progress(min(env.now, horizon))
                 if env.now < horizon:
-                    self.at(env.now + step, tick)
+                    self.at(env.now + step, on_tick)
 
-            self.at(0.0, tick)
+            on_tick: list[Callback] = [tick]
+            self.at(0.0, on_tick)
         env.run()
         if self.engine.live_requests or self.pending:
             raise RuntimeError(
@@ -548,23 +665,31 @@ def simulate(
     started = time.perf_counter()
     simulation = _Simulation(loaded, seed)
     # Millions of long-lived trace rows make every cyclic-GC pass slower as the run grows;
-    # the run creates no reference cycles worth collecting, so the collector waits.
+    # the run creates no reference cycles worth collecting, so the collector waits until
+    # the rows have gone into frames and been dropped (see below).
     collecting = gc.isenabled()
     gc.disable()
     try:
         simulation.run(progress)
+        trace = simulation.trace
+        result = SimulationResult(
+            attempts=_frame(trace.attempts, ATTEMPT_COLUMNS),
+            requests=_frame(trace.requests, REQUEST_COLUMNS),
+            reasons={reason.value: n for reason, n in sorted(simulation.engine.reasons.items())},
+            duration=loaded.scenario.duration,
+            wall_s=time.perf_counter() - started,
+            providers={
+                name: provider.stats(loaded.scenario.duration)
+                for name, provider in simulation.providers.items()
+            },
+        )
+        # The frames hold the rows' data now. The engine and the simulation keep themselves
+        # alive in reference cycles (bound methods in their dispatch tables), so without
+        # this the rows would wait for a full collection, which would first traverse every
+        # one of them (seconds per million requests, in whatever runs next).
+        trace.attempts.clear()
+        trace.requests.clear()
     finally:
         if collecting:
             gc.enable()
-    trace = simulation.trace
-    return SimulationResult(
-        attempts=_frame(trace.attempts, ATTEMPT_COLUMNS),
-        requests=_frame(trace.requests, REQUEST_COLUMNS),
-        reasons={reason.value: n for reason, n in sorted(simulation.engine.reasons.items())},
-        duration=loaded.scenario.duration,
-        wall_s=time.perf_counter() - started,
-        providers={
-            name: provider.stats(loaded.scenario.duration)
-            for name, provider in simulation.providers.items()
-        },
-    )
+    return result

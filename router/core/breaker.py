@@ -205,7 +205,7 @@ class CircuitBreaker:
         self.probes_in_flight += 1
         return Admission.PROBE
 
-    def record(self, now: float, *, failure: bool, slow: bool, probe_epoch: int | None) -> None:
+    def record(self, now: float, failure: bool, slow: bool, probe_epoch: int | None) -> None:
         """The result of an attempt this breaker admitted (`probe_epoch` for a probe)."""
         if probe_epoch is not None:
             if self.state is not BreakerState.HALF_OPEN or probe_epoch != self.epoch:

@@ -90,13 +90,15 @@ class Classifier:
         self,
         route: str,
         tenant_name: str,
-        *,
         input_tokens: int,
         max_output_tokens: int,
         needs: frozenset[str],
         requires: frozenset[str],
     ) -> tuple[tuple[Candidate, ...], tuple[Candidate, ...], Reason | None]:
-        """(targets, fallbacks, None) when something fits, else ((), (), reason)."""
+        """(targets, fallbacks, None) when something fits, else ((), (), reason).
+
+        The engine calls this once per request, positionally (keywords cost more).
+        """
         table = self._routes.get(route)
         if table is None:
             return (), (), Reason.UNKNOWN_ROUTE

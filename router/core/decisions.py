@@ -3,11 +3,15 @@
 A driver carries each out and reports back with an event: `SendAttempt` →
 (`FirstTokenReceived`) → `AttemptFinished`; `Wait` → `TimerFired`. Exactly one
 of `CompleteRequest`, `FailRequest` or `RejectRequest` ends every request.
+
+Decisions are named tuples for the reason events are (see `router.core.events`):
+the engine returns two per simple request, and a frozen dataclass costs several
+times more to build. The engine builds them positionally, in declared field order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from router.core.outcomes import Outcome
 from router.core.reasons import Reason
@@ -26,8 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SendAttempt:
+class SendAttempt(NamedTuple):
     """Call `deployment` now; give up at the first deadline that passes.
 
     Deadlines are absolute times on the driver's clock: connected by
@@ -50,23 +53,20 @@ class SendAttempt:
     reason: Reason | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Wait:
+class Wait(NamedTuple):
     """Report `TimerFired(request_id)` at `until` (a backoff or a Retry-After)."""
 
     request_id: str
     until: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelAttempt:
+class CancelAttempt(NamedTuple):
     """Abort an attempt in flight; its `AttemptFinished` is still welcome (for billing)."""
 
     attempt_id: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CompleteRequest:
+class CompleteRequest(NamedTuple):
     """Answer the client with the result of `attempt_id`, naming who served it."""
 
     request_id: str
@@ -78,8 +78,7 @@ class CompleteRequest:
     cost_usd: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailRequest:
+class FailRequest(NamedTuple):
     """End the request with an error after trying.
 
     `outcome` and `http_status` are the *original* failure (a later fallback's
@@ -96,8 +95,7 @@ class FailRequest:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RejectRequest:
+class RejectRequest(NamedTuple):
     """Refuse the request before any attempt, for `reason`."""
 
     request_id: str

@@ -105,7 +105,7 @@ class DomainDetector:
                     domain.next_probe_at = now + self._settings.probe_interval_s
         return verdict
 
-    def record(self, now: float, deployment: int, *, failure: bool, probe: bool) -> None:
+    def record(self, now: float, deployment: int, failure: bool, probe: bool) -> None:
         """An attempt on `deployment` ended; `failure` means a health failure (see outcomes)."""
         for label, domain in self._by_deployment.get(deployment, ()):
             if probe and domain.prober == deployment:

@@ -38,7 +38,7 @@ class SpendLedger:
         self.by_tenant: dict[str, float] = {}
         self.by_deployment: dict[str, float] = {}
 
-    def record(self, now: float, *, tenant: str, deployment: str, cost_usd: float) -> None:
+    def record(self, now: float, tenant: str, deployment: str, cost_usd: float) -> None:
         """Charge one attempt (zero-cost attempts count as entries too)."""
         if not cost_usd >= 0:  # NaN would poison every total and cap check
             raise ValueError(f"attempt cost must be ≥ 0, got {cost_usd}")

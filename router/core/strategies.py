@@ -137,13 +137,15 @@ def order_candidates(
     targets: tuple[Candidate, ...],
     fallbacks: tuple[Candidate, ...],
     route: Route,
-    *,
     task: str | None,
     input_tokens: int,
     rng: Random,
     latency: LatencyEwma,
 ) -> list[Candidate]:
-    """The try order for one request: strategy-ordered targets, then fallbacks as listed."""
+    """The try order for one request: strategy-ordered targets, then fallbacks as listed.
+
+    The engine calls this once per request, positionally (keywords cost more).
+    """
     ordered = STRATEGIES[route.strategy](targets, route, task, input_tokens, rng, latency)
     if fallbacks:
         ordered.extend(fallbacks)

@@ -39,7 +39,7 @@ class AdaptiveThrottle:
         self._window.add(now, _REQUESTS, 1.0)
         return probability <= 0.0 or rng.random() >= probability
 
-    def record(self, now: float, *, accepted: bool) -> None:
+    def record(self, now: float, accepted: bool) -> None:
         """The backend accepted the attempt (it was not refused as overloaded or limited)."""
         if accepted:
             self._window.add(now, _ACCEPTS, 1.0)

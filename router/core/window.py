@@ -43,7 +43,11 @@ class SlicedWindow:
 
     def add(self, now: float, column: int, amount: float) -> None:
         """Count `amount` in `column` at time `now` (earlier times count in the current slice)."""
-        slot = self._advance(now)
+        # Most adds land in the current slice; only a new slice needs `_advance`.
+        if int(now / self._slice_s) > self._current:
+            slot = self._advance(now)
+        else:
+            slot = self._current % self._slices
         self._values[slot][column] += amount
         self.sums[column] += amount
 
