@@ -189,6 +189,17 @@ class _Quota:
         for bucket, is_tokens in self._buckets:
             bucket.give_back(tokens if is_tokens else 1)
 
+    def state(
+        self, now: float
+    ) -> tuple[tuple[int, int, float] | None, tuple[int, int, float] | None]:
+        """(limit, remaining, seconds to full) of the request bucket and of the token bucket."""
+        found: list[tuple[int, int, float] | None] = [None, None]
+        for bucket, is_tokens in self._buckets:
+            level = bucket.level(now)
+            to_full = (bucket.capacity - level) / bucket.refill_per_s
+            found[int(is_tokens)] = (int(bucket.capacity), int(level), to_full)
+        return found[0], found[1]
+
     def wait_s(self, now: float, tokens: int) -> float | None:
         """Seconds until both buckets hold enough; None when one never can (too large)."""
         wait = 0.0
@@ -393,6 +404,15 @@ class ProviderModel:
             fault_index=active.index,
             domains=self._domains,
         )
+
+    def rate_state(
+        self, now: float
+    ) -> tuple[tuple[int, int, float] | None, tuple[int, int, float] | None] | None:
+        """The world's own rate limits at `now` — (limit, remaining, seconds until full) for
+        requests and for tokens — for the `x-ratelimit-*` headers a fake sends on every
+        answer; None when the world sets no limits."""
+        quota = self._world_quota
+        return None if quota is None else quota.state(now)
 
     # -- capacity -------------------------------------------------------------------------
 

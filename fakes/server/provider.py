@@ -29,7 +29,7 @@ from fakes.model import AttemptPlan, ProviderModel
 from fakes.server.answers import DEFAULT_OUTPUT_TOKENS, answer_for
 from fakes.server.chaos import FAULT_KINDS, Chaos, ChaosRegistry, chaos_from_directive
 from fakes.server.journal import Journal, JournalEntry
-from fakes.server.wire import Answer, Call, ErrorKind, Finish, Reply, Wire
+from fakes.server.wire import Answer, Call, ErrorKind, Finish, RateSnapshot, Reply, Wire
 from router.core.outcomes import Outcome
 from router.core.policy import Deployment
 
@@ -41,6 +41,9 @@ _POLL_S = 0.2
 
 _SILENT_CAP_S = 3600.0
 """A silent provider holds a connection at most this long if the client never gives up."""
+
+_UNLIMITED = 1_000_000_000
+"""The limit reported for a side of the rate limits the world does not set."""
 
 _RESOLVED_ELSEWHERE = frozenset({"dns", "refuse"})
 """Faults the resolver (DNS) and the listener (refused connections) apply, not a handler."""
@@ -204,6 +207,7 @@ class ProviderServer:
         answer = answer_for(
             call, output_tokens=wanted, context_window=listing.deployment.context_window
         )
+        reply = replace(reply, rate=_snapshot(model.rate_state(now)))  # after this request
         if refusal is not None:
             return await self._planned(request, call, wire, reply, entry, answer, refusal)
         if not await self._take_slot(listing, model):
@@ -422,6 +426,25 @@ class ProviderServer:
         if timing.jitter <= 0.0:
             return timing.per_token_s
         return timing.per_token_s * (1.0 + timing.jitter * (2.0 * self._rng.random() - 1.0))
+
+
+def _snapshot(
+    state: tuple[tuple[int, int, float] | None, tuple[int, int, float] | None] | None,
+) -> RateSnapshot | None:
+    """The behaviour model's buckets as the wires' rate-limit headers (no limits: None).
+
+    Vendors always report both sides; a side the world leaves unlimited is reported as a
+    billion, full, so no client backs off on account of it.
+    """
+    if state is None:
+        return None
+    requests, tokens = state
+    unlimited = (_UNLIMITED, _UNLIMITED, 0.0)
+    r, t = requests or unlimited, tokens or unlimited
+    return RateSnapshot(
+        limit_requests=r[0], remaining_requests=r[1], reset_requests_s=r[2],
+        limit_tokens=t[0], remaining_tokens=t[1], reset_tokens_s=t[2],
+    )  # fmt: skip
 
 
 def _openai_words(wire: Wire, message: str) -> str | None:

@@ -374,3 +374,25 @@ def test_a_mistyped_directive_is_a_404_naming_the_known_faults(
     with pytest.raises(openai.NotFoundError) as raised:
         ask_openai(openai_client(policy_world), "gpt-4o~stream_cutt")
     assert "stream_cutt" in raised.value.message and "stream_cut-5" in raised.value.message
+
+
+def test_answers_carry_the_worlds_rate_limits_in_the_vendors_headers(tmp_path: Path) -> None:
+    scenario = write_scenario(tmp_path)
+    text = scenario.read_text().replace("    queue: 50\n", "    queue: 50\n    limits: {rpm: 60}\n")
+    scenario.write_text(text)
+    policy, loaded = load_world(scenario)
+    with running_world(FakeWorld(policy, loaded)) as ready:
+        client = openai_client(ready)
+        first = client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "ping"}]
+        )
+        second = client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "ping"}]
+        )
+    assert first.headers["x-ratelimit-limit-requests"] == "60"
+    assert (
+        int(second.headers["x-ratelimit-remaining-requests"])
+        < int(first.headers["x-ratelimit-remaining-requests"])
+        or second.headers["x-ratelimit-remaining-requests"] == "58"
+    )
+    assert second.headers["x-ratelimit-reset-requests"].endswith("s")
