@@ -37,6 +37,7 @@ import gc
 import math
 import random
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,14 +45,13 @@ from functools import partial
 from heapq import heappop, heappush
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import simpy
 from simpy.events import NORMAL, Event
 
 from fakes.model import AttemptPlan, ProviderModel
 from router.core import (
-    ATTEMPT_COLUMNS,
-    REQUEST_COLUMNS,
     AttemptFinished,
     Backoff,
     CancelAttempt,
@@ -68,6 +68,7 @@ from router.core import (
     Wait,
 )
 from router.core.reasons import Reason
+from router.core.trace import AttemptColumns, RequestColumns
 from scenarios.scenario_files import LoadedScenario
 from simulator.traffic import TrafficPlan
 
@@ -651,8 +652,33 @@ class _Simulation:
             )
 
 
-def _frame(rows: list[Any], columns: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, columns=list(columns))
+_DTYPES = {"d": np.float64, "q": np.int64, "b": np.bool_}
+
+
+def _frame(table: AttemptColumns | RequestColumns) -> pd.DataFrame:
+    """The table as the frame `DataFrame.from_records` makes of its rows, dtypes included.
+
+    Numeric columns are copied out of their arrays whole. A nullable column (`MISSING`
+    for None) is int64 when nothing is missing, object (all None) when everything is,
+    float64 with NaN otherwise — what pandas infers from ints or floats mixed with None.
+    """
+    columns = table.columns()
+    if not len(table):
+        return pd.DataFrame.from_records([], columns=list(columns))
+    data: dict[str, Any] = {}
+    for name, values in columns.items():
+        if not isinstance(values, array):
+            data[name] = values
+            continue
+        column: np.ndarray[Any, Any] = np.array(values, dtype=_DTYPES[values.typecode])
+        if name in table.NULLABLE:
+            missing = np.isnan(column)
+            if missing.all():
+                column = np.full(len(column), None, dtype=object)
+            elif name in table.NULLABLE_INTS and not missing.any():
+                column = column.astype(np.int64)
+        data[name] = column
+    return pd.DataFrame(data, copy=False)
 
 
 def simulate(
@@ -664,17 +690,17 @@ def simulate(
     """Run one scenario with its policy and seed; the same inputs give the same trace."""
     started = time.perf_counter()
     simulation = _Simulation(loaded, seed)
-    # Millions of long-lived trace rows make every cyclic-GC pass slower as the run grows;
-    # the run creates no reference cycles worth collecting, so the collector waits until
-    # the rows have gone into frames and been dropped (see below).
+    # The trace's text columns (lists of millions of entries) make every full cyclic-GC
+    # pass slower as the run grows; the run creates no reference cycles worth collecting,
+    # so the collector waits until the columns have gone into frames and been dropped.
     collecting = gc.isenabled()
     gc.disable()
     try:
         simulation.run(progress)
         trace = simulation.trace
         result = SimulationResult(
-            attempts=_frame(trace.attempts, ATTEMPT_COLUMNS),
-            requests=_frame(trace.requests, REQUEST_COLUMNS),
+            attempts=_frame(trace.attempt_columns),
+            requests=_frame(trace.request_columns),
             reasons={reason.value: n for reason, n in sorted(simulation.engine.reasons.items())},
             duration=loaded.scenario.duration,
             wall_s=time.perf_counter() - started,
@@ -683,12 +709,11 @@ def simulate(
                 for name, provider in simulation.providers.items()
             },
         )
-        # The frames hold the rows' data now. The engine and the simulation keep themselves
-        # alive in reference cycles (bound methods in their dispatch tables), so without
-        # this the rows would wait for a full collection, which would first traverse every
-        # one of them (seconds per million requests, in whatever runs next).
-        trace.attempts.clear()
-        trace.requests.clear()
+        # The frames hold copies of the columns now. The engine and the simulation keep
+        # themselves alive in reference cycles (bound methods in their dispatch tables), so
+        # without this the columns (about 1 GB for a day at 50 req/s) would wait for a full
+        # collection, in whatever runs next.
+        trace.clear()
     finally:
         if collecting:
             gc.enable()

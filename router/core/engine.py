@@ -81,7 +81,7 @@ from router.core.policy import Policy, Route, Tenant
 from router.core.reasons import Reason
 from router.core.strategies import LatencyEwma, order_candidates
 from router.core.throttle import AdaptiveThrottle
-from router.core.trace import AttemptRow, RequestRow, TraceRecorder
+from router.core.trace import MISSING, RequestRow, TraceRecorder
 
 __all__ = ["ANONYMOUS", "Engine"]
 
@@ -90,15 +90,13 @@ ANONYMOUS = "anonymous"
 
 _REFUSALS = (Outcome.OVERLOADED, Outcome.RATE_LIMITED)
 
-# What the engine builds for every request — a send, a completion, two trace rows — is
+# What the engine builds for every request — a send, a completion — is
 # built by `tuple.__new__` from one tuple of every field, in declared order. A named
 # tuple's own constructor is a Python `__new__` behind a slot wrapper: about 250 ns more
 # per call, a microsecond per simple request. The price is that mypy does not check these
 # tuples against the fields; the engine tests and the golden traces do.
 _new_send = partial(tuple.__new__, SendAttempt)
 _new_complete = partial(tuple.__new__, CompleteRequest)
-_new_attempt_row = partial(tuple.__new__, AttemptRow)
-_new_request_row = partial(tuple.__new__, RequestRow)
 
 # Enum `.value` is a descriptor call; trace rows take the plain strings from these tables.
 _OUTCOME_TEXT: dict[Outcome, str] = {outcome: outcome.value for outcome in Outcome}
@@ -414,29 +412,25 @@ class Engine:
             self._record_health(attempt, event, ttft)
         if self._trace is not None:
             number = attempt.number
-            self._trace.attempts.append(
-                _new_attempt_row(
-                    (
-                        request.id,
-                        request.tenant,
-                        request.route,
-                        request.task,
-                        request.arrival,
-                        number,
-                        "client" if number == 1 else "router",
-                        candidate.id,
-                        attempt.start,
-                        at,
-                        _OUTCOME_TEXT[outcome],
-                        event.http_status,
-                        event.input_tokens,
-                        event.output_tokens,
-                        cost,
-                        _REASON_TEXT[attempt.reason],
-                        ttft,
-                    )
-                )
-            )
+            table = self._trace.attempt_columns
+            table.request_id.append(request.id)
+            table.tenant.append(request.tenant)
+            table.route.append(request.route)
+            table.task.append(request.task)
+            table.arrival_s.append(request.arrival)
+            table.attempt.append(number)
+            table.origin.append("client" if number == 1 else "router")
+            table.deployment.append(candidate.id)
+            table.start_s.append(attempt.start)
+            table.end_s.append(at)
+            table.outcome.append(_OUTCOME_TEXT[outcome])
+            status = event.http_status
+            table.http_status.append(MISSING if status is None else status)
+            table.input_tokens.append(event.input_tokens)
+            table.output_tokens.append(event.output_tokens)
+            table.cost_usd.append(cost)
+            table.reason.append(_REASON_TEXT[attempt.reason])
+            table.ttft_s.append(MISSING if ttft is None else ttft)
         if attempt.cancelled:
             return []
         request.in_flight = None
@@ -736,7 +730,7 @@ class Engine:
     def _reject(self, event: RequestArrived, tenant: str, reason: Reason) -> list[Decision]:
         self.reasons[reason] += 1
         if self._trace is not None:
-            self._trace.requests.append(
+            self._trace.add_request(
                 RequestRow(
                     request_id=event.request_id,
                     tenant=tenant,
@@ -770,23 +764,18 @@ class Engine:
     ) -> None:
         if self._trace is None:
             return
-        self._trace.requests.append(
-            _new_request_row(
-                (
-                    request.id,
-                    request.tenant,
-                    request.route,
-                    request.task,
-                    request.arrival,
-                    now,
-                    final,
-                    served_by,
-                    request.attempts,
-                    request.cost,
-                    final == "ok",
-                    request.compliant,
-                    reason,
-                    request.client_attempt,
-                )
-            )
-        )
+        table = self._trace.request_columns
+        table.request_id.append(request.id)
+        table.tenant.append(request.tenant)
+        table.route.append(request.route)
+        table.task.append(request.task)
+        table.arrival_s.append(request.arrival)
+        table.done_s.append(now)
+        table.final.append(final)
+        table.served_by.append(served_by)
+        table.attempts.append(request.attempts)
+        table.cost_usd.append(request.cost)
+        table.complete.append(final == "ok")
+        table.compliant.append(request.compliant)
+        table.reason.append(reason)
+        table.client_attempt.append(request.client_attempt)

@@ -3,16 +3,25 @@
 One row per attempt and one per request, with times in seconds from scenario
 start. Reports read only these rows, never a driver, which is what makes a
 simulated run and a live run of the same scenario comparable.
+
+The recorder keeps each table as columns, not rows: a 24-hour simulation writes
+millions of rows, and a row tuple with its own float and int objects costs several
+times the memory of a slot in a typed `array`, and as much again to walk when the
+driver builds its DataFrames. Rows (`AttemptRow`, `RequestRow`) are built on demand.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "ATTEMPT_COLUMNS",
+    "MISSING",
     "REQUEST_COLUMNS",
+    "AttemptColumns",
     "AttemptRow",
+    "RequestColumns",
     "RequestRow",
     "TraceRecorder",
 ]
@@ -22,8 +31,7 @@ class AttemptRow(NamedTuple):
     """One upstream call. `origin` is `client` for the first attempt of a client call;
     `ttft_s` is its time to first token (None when no token came).
 
-    Rows are named tuples: the engine writes two per request on the simulator's hot
-    path, and a tuple costs a fraction of a dataclass to build.
+    The recorder stores these fields as `AttemptColumns`; a row is built when asked for.
     """
 
     request_id: str
@@ -68,19 +76,240 @@ ATTEMPT_COLUMNS: tuple[str, ...] = AttemptRow._fields
 REQUEST_COLUMNS: tuple[str, ...] = RequestRow._fields
 
 
-class TraceRecorder:
-    """Collects rows in memory; drivers drain them to CSV/Parquet (the core does no I/O)."""
+MISSING = float("nan")
+"""What a nullable float column (`http_status`, `ttft_s`) holds for None."""
 
-    __slots__ = ("attempts", "requests")
+
+def _nullable(value: float) -> float | None:
+    return None if value != value else value
+
+
+class AttemptColumns:
+    """The attempt table, one column per `AttemptRow` field, in the same order.
+
+    Times and costs are `array("d")`, counts `array("q")`, text a list (the engine's
+    strings are shared objects). `http_status` and `ttft_s` are `array("d")` holding
+    `MISSING` for None. The engine appends one value to every column per attempt.
+    """
+
+    __slots__ = (
+        "arrival_s",
+        "attempt",
+        "cost_usd",
+        "deployment",
+        "end_s",
+        "http_status",
+        "input_tokens",
+        "origin",
+        "outcome",
+        "output_tokens",
+        "reason",
+        "request_id",
+        "route",
+        "start_s",
+        "task",
+        "tenant",
+        "ttft_s",
+    )
+
+    NULLABLE: tuple[str, ...] = ("http_status", "ttft_s")
+    """Columns that hold `MISSING` for None."""
+    NULLABLE_INTS: tuple[str, ...] = ("http_status",)
+    """Nullable columns whose values, when present, are ints."""
 
     def __init__(self) -> None:
-        self.attempts: list[AttemptRow] = []
-        self.requests: list[RequestRow] = []
+        self.request_id: list[str] = []
+        self.tenant: list[str] = []
+        self.route: list[str] = []
+        self.task: list[str] = []
+        self.arrival_s = array("d")
+        self.attempt = array("q")
+        self.origin: list[str] = []
+        self.deployment: list[str] = []
+        self.start_s = array("d")
+        self.end_s = array("d")
+        self.outcome: list[str] = []
+        self.http_status = array("d")
+        self.input_tokens = array("q")
+        self.output_tokens = array("q")
+        self.cost_usd = array("d")
+        self.reason: list[str] = []
+        self.ttft_s = array("d")
+
+    def __len__(self) -> int:
+        return len(self.request_id)
+
+    def columns(self) -> dict[str, list[str] | array[float] | array[int]]:
+        """Every column by name, in `ATTEMPT_COLUMNS` order (the recorder's own storage)."""
+        return {name: getattr(self, name) for name in ATTEMPT_COLUMNS}
+
+    def append(self, row: AttemptRow) -> None:
+        """Add one row (the engine appends to the columns directly)."""
+        for name, value in zip(ATTEMPT_COLUMNS, row, strict=True):
+            if value is None and name in self.NULLABLE:
+                value = MISSING
+            getattr(self, name).append(value)
+
+    def rows(self) -> list[AttemptRow]:
+        """The table as rows, None back in place of `MISSING`."""
+        status = [None if code != code else int(code) for code in self.http_status]
+        ttft = [_nullable(value) for value in self.ttft_s]
+        return [
+            AttemptRow._make(values)
+            for values in zip(
+                self.request_id,
+                self.tenant,
+                self.route,
+                self.task,
+                self.arrival_s,
+                self.attempt,
+                self.origin,
+                self.deployment,
+                self.start_s,
+                self.end_s,
+                self.outcome,
+                status,
+                self.input_tokens,
+                self.output_tokens,
+                self.cost_usd,
+                self.reason,
+                ttft,
+                strict=True,
+            )
+        ]
+
+    def clear(self) -> None:
+        """Drop every row."""
+        for name in ATTEMPT_COLUMNS:
+            del getattr(self, name)[:]
+
+
+class RequestColumns:
+    """The request table, one column per `RequestRow` field, in the same order.
+
+    Times and costs are `array("d")`, counts `array("q")`, the two flags `array("b")`,
+    text a list.
+    """
+
+    __slots__ = (
+        "arrival_s",
+        "attempts",
+        "client_attempt",
+        "complete",
+        "compliant",
+        "cost_usd",
+        "done_s",
+        "final",
+        "reason",
+        "request_id",
+        "route",
+        "served_by",
+        "task",
+        "tenant",
+    )
+
+    NULLABLE: tuple[str, ...] = ()
+    NULLABLE_INTS: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.request_id: list[str] = []
+        self.tenant: list[str] = []
+        self.route: list[str] = []
+        self.task: list[str] = []
+        self.arrival_s = array("d")
+        self.done_s = array("d")
+        self.final: list[str] = []
+        self.served_by: list[str] = []
+        self.attempts = array("q")
+        self.cost_usd = array("d")
+        self.complete = array("b")
+        self.compliant = array("b")
+        self.reason: list[str] = []
+        self.client_attempt = array("q")
+
+    def __len__(self) -> int:
+        return len(self.request_id)
+
+    def columns(self) -> dict[str, list[str] | array[float] | array[int]]:
+        """Every column by name, in `REQUEST_COLUMNS` order (the recorder's own storage)."""
+        return {name: getattr(self, name) for name in REQUEST_COLUMNS}
+
+    def append(self, row: RequestRow) -> None:
+        """Add one row (the engine appends to the columns directly)."""
+        for name, value in zip(REQUEST_COLUMNS, row, strict=True):
+            getattr(self, name).append(value)
+
+    def rows(self) -> list[RequestRow]:
+        """The table as rows."""
+        return [
+            RequestRow._make(values)
+            for values in zip(
+                self.request_id,
+                self.tenant,
+                self.route,
+                self.task,
+                self.arrival_s,
+                self.done_s,
+                self.final,
+                self.served_by,
+                self.attempts,
+                self.cost_usd,
+                map(bool, self.complete),
+                map(bool, self.compliant),
+                self.reason,
+                self.client_attempt,
+                strict=True,
+            )
+        ]
+
+    def clear(self) -> None:
+        """Drop every row."""
+        for name in REQUEST_COLUMNS:
+            del getattr(self, name)[:]
+
+
+class TraceRecorder:
+    """Collects the two tables in memory; drivers drain them (the core does no I/O)."""
+
+    __slots__ = ("attempt_columns", "request_columns")
+
+    def __init__(self) -> None:
+        self.attempt_columns = AttemptColumns()
+        self.request_columns = RequestColumns()
+
+    @property
+    def attempts(self) -> tuple[AttemptRow, ...]:
+        """The attempt rows so far, built on demand (record with `add_attempt`)."""
+        return tuple(self.attempt_columns.rows())
+
+    @property
+    def requests(self) -> tuple[RequestRow, ...]:
+        """The request rows so far, built on demand (record with `add_request`)."""
+        return tuple(self.request_columns.rows())
+
+    def add_attempt(self, row: AttemptRow) -> None:
+        """Record one attempt row."""
+        self.attempt_columns.append(row)
+
+    def add_request(self, row: RequestRow) -> None:
+        """Record one request row."""
+        self.request_columns.append(row)
+
+    def drain(self) -> tuple[list[AttemptRow], list[RequestRow]]:
+        """Every row recorded so far, which the recorder then forgets."""
+        attempts, requests = self.attempt_columns.rows(), self.request_columns.rows()
+        self.clear()
+        return attempts, requests
+
+    def clear(self) -> None:
+        """Forget every row."""
+        self.attempt_columns.clear()
+        self.request_columns.clear()
 
     def attempt_dicts(self) -> list[dict[str, Any]]:
         """Rows as dicts, ready for `pandas.DataFrame`."""
-        return [row._asdict() for row in self.attempts]
+        return [row._asdict() for row in self.attempt_columns.rows()]
 
     def request_dicts(self) -> list[dict[str, Any]]:
         """Rows as dicts, ready for `pandas.DataFrame`."""
-        return [row._asdict() for row in self.requests]
+        return [row._asdict() for row in self.request_columns.rows()]

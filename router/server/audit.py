@@ -1,10 +1,10 @@
 """The audit log: every attempt and request row of the trace, as JSON lines, live.
 
-The engine appends `AttemptRow`s and `RequestRow`s to a `TraceRecorder` (no I/O in
-the core). This module drains that recorder into a file once a `flush_s` tick (one
+The engine records attempt and request rows in a `TraceRecorder` (no I/O in the
+core). This module drains that recorder into a file once a `flush_s` tick (one
 second by default) and once more at shutdown, after the driver has stopped, so the
 rows of attempts cancelled by the stop are kept too. Draining in batches keeps the
-hot path at one list append per row; memory stays bounded to one tick of rows.
+hot path to appends in memory; memory stays bounded to one tick of rows.
 
 Each line is one row of DESIGN.md's trace schema plus `"kind": "attempt"` or
 `"kind": "request"`; `reports.audit_log.read_audit_log` loads a file back into the
@@ -63,25 +63,32 @@ class AuditLog:
         """Write every row collected since the last flush; returns how many."""
         if self._file is None:
             return 0
-        attempts, requests = self.trace.attempts, self.trace.requests
+        # The loop is single-threaded: nothing is recorded while the rows are drained.
+        attempts, requests = self.trace.drain()
         count_a, count_r = len(attempts), len(requests)
         if not count_a and not count_r:
             return 0
         encode = self._encode
         lines = [
             encode({"kind": "attempt", **dict(zip(ATTEMPT_COLUMNS, row, strict=True))})
-            for row in attempts[:count_a]
+            for row in attempts
         ]
         lines.extend(
             encode({"kind": "request", **dict(zip(REQUEST_COLUMNS, row, strict=True))})
-            for row in requests[:count_r]
+            for row in requests
         )
-        # The loop is single-threaded: nothing appends between the slice and the delete.
-        del attempts[:count_a]
-        del requests[:count_r]
         lines.append("")
-        self._file.write("\n".join(lines))
-        self._file.flush()
+        try:
+            self._file.write("\n".join(lines))
+            self._file.flush()
+        except (OSError, ValueError):
+            # Nothing is recorded between drain and here (one loop), so putting the rows
+            # back keeps their order: the next flush writes them. Nothing lost.
+            for attempt in attempts:
+                self.trace.add_attempt(attempt)
+            for request in requests:
+                self.trace.add_request(request)
+            raise
         self.rows_written += count_a + count_r
         return count_a + count_r
 

@@ -9,6 +9,7 @@ rows within a second, never writes a prompt or a key, and its log feeds
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -49,12 +50,13 @@ def test_round_trip_gives_the_simulators_frames(tmp_path: Path) -> None:
     trace = TraceRecorder()
     log = AuditLog(tmp_path / "audit.jsonl", trace)
     log.open()
-    trace.attempts.extend(ATTEMPTS[:1])
+    trace.add_attempt(ATTEMPTS[0])
     assert log.flush() == 1
-    trace.attempts.extend(ATTEMPTS[1:])
-    trace.requests.extend(REQUESTS)
+    trace.add_attempt(ATTEMPTS[1])
+    for row in REQUESTS:
+        trace.add_request(row)
     log.close()
-    assert trace.attempts == [] and trace.requests == []  # drained: memory stays bounded
+    assert trace.attempts == () and trace.requests == ()  # drained: memory stays bounded
     attempts, requests = read_audit_log(tmp_path / "audit.jsonl")
     # What simulator/driver.py builds from the same rows for attempts.csv / requests.csv.
     pd.testing.assert_frame_equal(
@@ -63,6 +65,42 @@ def test_round_trip_gives_the_simulators_frames(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         requests, pd.DataFrame.from_records(REQUESTS, columns=list(REQUEST_COLUMNS))
     )
+
+
+class _FullDisk:
+    """A file whose writes fail until `healed`, as on a full disk."""
+
+    def __init__(self) -> None:
+        self.healed = False
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        if not self.healed:
+            raise OSError(28, "No space left on device")
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def test_rows_a_failed_write_could_not_save_are_written_by_the_next_flush(
+    tmp_path: Path,
+) -> None:
+    trace = TraceRecorder()
+    log = AuditLog(tmp_path / "audit.jsonl", trace)
+    disk = _FullDisk()
+    log._file = disk  # type: ignore[assignment]
+    for row in ATTEMPTS:
+        trace.add_attempt(row)
+    trace.add_request(REQUESTS[0])
+    with pytest.raises(OSError):
+        log.flush()
+    assert trace.attempts == tuple(ATTEMPTS) and trace.requests == (REQUESTS[0],)
+    disk.healed = True
+    assert log.flush() == 3 and log.rows_written == 3
+    kinds = [json.loads(line)["kind"] for line in disk.text.splitlines()]
+    assert kinds == ["attempt", "attempt", "request"]
 
 
 def test_a_torn_last_line_is_skipped_and_a_bad_line_is_located(tmp_path: Path) -> None:

@@ -68,4 +68,4 @@ def test_a_bad_header_is_refused_before_any_upstream_call() -> None:
             headers={"x-request-id": "no spaces please"},
         )
         assert status == 400 and body["error"]["param"] == "x-request-id"
-        assert served.trace.attempts == []
+        assert served.trace.attempts == ()
