@@ -253,10 +253,16 @@ async def _run(
     keys = _tenant_keys(loaded.policy, plan.tenants)
     resolver = ControlledResolver(ready["control"])
     trace = TraceRecorder()
-    app = create_app(
-        _live_policy(loaded.policy, world, keys), resolver=resolver, rng=random.Random(seed),
-        trace=trace,
-    )  # fmt: skip
+    try:
+        app = create_app(
+            _live_policy(loaded.policy, world, keys), resolver=resolver,
+            rng=random.Random(seed), trace=trace,
+        )  # fmt: skip
+    except ValueError as problem:  # a policy the gateway cannot serve: the user's to fix
+        await resolver.close()
+        await world.stop()
+        issue = ConfigIssue(file=str(loaded.policy_path), line=None, field="", message=str(problem))
+        raise ConfigError([issue]) from None
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -67,3 +67,17 @@ def test_a_run_too_heavy_for_the_machine_is_refused_with_advice(
     assert "live-smoke.yaml" in err and "--speedup" in err and "requests/s" in err
     with pytest.raises(Exception, match="positive"):
         run_live(load_scenario(SCENARIO), seed=1, speedup=0.0)
+
+
+def test_a_policy_the_gateway_cannot_serve_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = SCENARIO.parent
+    policy = (source / "live-policy.yaml").read_text()
+    policy += "  streaming: {after_first_byte: continue}\n"
+    (tmp_path / "live-policy.yaml").write_text(policy)
+    (tmp_path / "live-smoke.yaml").write_text(SCENARIO.read_text())
+    code = main(["run", str(tmp_path / "live-smoke.yaml"), "--live", "--speedup", "3"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "live-policy.yaml" in err and "after_first_byte" in err and "Traceback" not in err
