@@ -86,6 +86,10 @@ class Chaos:
     stall_s: float | None = None
     status: int | None = None
 
+    def stall_or(self, cap_s: float) -> float:
+        """How long a stall lasts: its own `stall_s`, else until `cap_s` (or the client leaves)."""
+        return cap_s if self.stall_s is None else self.stall_s
+
     @property
     def error(self) -> ErrorKind | None:
         """The vendor error this fault answers with, when it is one."""

@@ -96,6 +96,25 @@ class _Timing:
     jitter: float = 0.0
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """One attempt at this host: what came in, what it is answered with, its journal entry.
+
+    `reply` is replaced once the behaviour model has charged the rate limits (the
+    headers count this request).
+    """
+
+    request: web.Request
+    call: Call
+    wire: Wire
+    reply: Reply
+    entry: JournalEntry
+
+
+_STREAM_BREAKS = frozenset({"mid_stream_error", "stream_cut", "stream_stall", "malformed"})
+"""Faults that strike a stream on its `after_tokens`-th token."""
+
+
 class ProviderServer:
     """The `ChatHandler` of one provider host (all the deployments behind one base URL).
 
@@ -147,12 +166,12 @@ class ProviderServer:
             stream=call.stream,
             input_tokens=call.input_tokens,
         )
-        reply = self._reply()
+        attempt = _Attempt(request, call, wire, self._reply(), entry)
         if listing is None:
             message = _openai_words(
                 wire, f"The model `{call.model}` does not exist or you do not have access to it."
             )
-            return self._refuse(entry, wire.error(ErrorKind.MODEL_GONE, reply, message=message))
+            return self._refuse(attempt, ErrorKind.MODEL_GONE, message)
         deployment = listing.deployment
         chaos = chaos_from_directive(call.fault) if call.fault else None
         if call.fault and chaos is None:
@@ -160,7 +179,7 @@ class ProviderServer:
                 f"The model `{call.model}~{call.fault}` does not exist: `{call.fault}` is not a "
                 f"fault directive (known: {', '.join(FAULT_KINDS)}; e.g. `stream_cut-5`)."
             )
-            return self._refuse(entry, wire.error(ErrorKind.MODEL_GONE, reply, message=message))
+            return self._refuse(attempt, ErrorKind.MODEL_GONE, message)
         if chaos is None:
             chaos = self._chaos.pick(
                 deployment.id, listing.domains, self.host, self._rng, exclude=_RESOLVED_ELSEWHERE
@@ -171,30 +190,17 @@ class ProviderServer:
                 f"This model's maximum context length is {window} tokens. However, you requested "
                 f"{call.input_tokens + (call.max_tokens or 0)} tokens."
             )
-            response = wire.error(
-                ErrorKind.CONTEXT_LENGTH, reply, message=_openai_words(wire, message)
-            )
-            return self._refuse(entry, response)
-        if chaos is not None:
-            entry.fault, entry.source = chaos.kind, chaos.source
+            return self._refuse(attempt, ErrorKind.CONTEXT_LENGTH, _openai_words(wire, message))
+        if chaos is not None or listing.model is None:
             answer = answer_for(call, context_window=window)
-            return await self._perform(request, call, wire, reply, entry, answer, chaos, _Timing())
-        if listing.model is None:
-            answer = answer_for(call, context_window=window)
-            return await self._perform(request, call, wire, reply, entry, answer, None, _Timing())
-        return await self._modelled(request, call, wire, reply, entry, listing, listing.model)
+            return await self._perform(attempt, answer, chaos, _Timing())
+        return await self._modelled(attempt, listing, listing.model)
 
     async def _modelled(
-        self,
-        request: web.Request,
-        call: Call,
-        wire: Wire,
-        reply: Reply,
-        entry: JournalEntry,
-        listing: Listing,
-        model: ProviderModel,
+        self, attempt: _Attempt, listing: Listing, model: ProviderModel
     ) -> web.StreamResponse:
         """The scenario's timeline decides: gate, then a capacity slot, then service."""
+        call = attempt.call
         now = self._clock()
         wanted = min(call.max_tokens or DEFAULT_OUTPUT_TOKENS, DEFAULT_OUTPUT_TOKENS)
         refusal = model.gate(
@@ -207,12 +213,11 @@ class ProviderServer:
         answer = answer_for(
             call, output_tokens=wanted, context_window=listing.deployment.context_window
         )
-        reply = replace(reply, rate=_snapshot(model.rate_state(now)))  # after this request
+        attempt.reply = replace(attempt.reply, rate=_snapshot(model.rate_state(now)))
         if refusal is not None:
-            return await self._planned(request, call, wire, reply, entry, answer, refusal)
+            return await self._planned(attempt, answer, refusal)
         if not await self._take_slot(listing, model):
-            plan = model.overload_plan(now)
-            return await self._planned(request, call, wire, reply, entry, answer, plan)
+            return await self._planned(attempt, answer, model.overload_plan(now))
         try:
             plan = model.plan(
                 self._clock(),
@@ -221,7 +226,7 @@ class ProviderServer:
                 stream=call.stream,
                 rng=self._rng,
             )
-            return await self._planned(request, call, wire, reply, entry, answer, plan)
+            return await self._planned(attempt, answer, plan)
         finally:
             listing.in_service -= 1
             listing.freed.set()
@@ -244,67 +249,58 @@ class ProviderServer:
         return True
 
     async def _planned(
-        self,
-        request: web.Request,
-        call: Call,
-        wire: Wire,
-        reply: Reply,
-        entry: JournalEntry,
-        answer: Answer,
-        plan: AttemptPlan,
+        self, attempt: _Attempt, answer: Answer, plan: AttemptPlan
     ) -> web.StreamResponse:
-        """Perform what the behaviour model planned."""
-        chaos = _chaos_of_plan(plan)
-        if chaos is not None:
-            entry.fault, entry.source = chaos.kind, chaos.source
-            if chaos.kind not in ("stream_cut", "stream_stall") and math.isfinite(plan.end_s):
-                await asyncio.sleep(plan.end_s)
-            timing = _Timing(ttft_s=plan.ttft_s or 0.0, per_token_s=plan.per_token_s)
-            return await self._perform(request, call, wire, reply, entry, answer, chaos, timing)
-        timing = _Timing(ttft_s=plan.ttft_s or 0.0, per_token_s=plan.per_token_s)
-        return await self._perform(request, call, wire, reply, entry, answer, None, timing)
+        """Perform what the behaviour model planned.
 
-    def _refuse(self, entry: JournalEntry, response: web.Response) -> web.Response:
-        outcome = "model_gone" if response.status == 404 else "context_length"
-        self._journal.finish(entry, outcome=outcome, http_status=response.status)
+        A refusal or an error is answered when the plan says it ends; a cut or stalled
+        stream keeps the plan's timing and breaks on its token.
+        """
+        chaos = _chaos_of_plan(plan)
+        breaks_stream = chaos is not None and chaos.kind in ("stream_cut", "stream_stall")
+        if chaos is not None and not breaks_stream and math.isfinite(plan.end_s):
+            await asyncio.sleep(plan.end_s)
+        timing = _Timing(ttft_s=plan.ttft_s or 0.0, per_token_s=plan.per_token_s)
+        return await self._perform(attempt, answer, chaos, timing)
+
+    def _refuse(self, attempt: _Attempt, kind: ErrorKind, message: str | None) -> web.Response:
+        """An answer the fake gives before any fault or model is consulted, journaled."""
+        response = attempt.wire.error(kind, attempt.reply, message=message)
+        self._journal.finish(
+            attempt.entry, outcome=_OUTCOME_OF_ERROR[kind], http_status=response.status
+        )
         return response
 
     async def _perform(
-        self,
-        request: web.Request,
-        call: Call,
-        wire: Wire,
-        reply: Reply,
-        entry: JournalEntry,
-        answer: Answer,
-        chaos: Chaos | None,
-        timing: _Timing,
+        self, attempt: _Attempt, answer: Answer, chaos: Chaos | None, timing: _Timing
     ) -> web.StreamResponse:
         """Make the decision happen on the wire, and journal how it ended."""
-        kind = None if chaos is None else chaos.kind
-        journal = self._journal
         if chaos is not None:
+            request, call, wire = attempt.request, attempt.call, attempt.wire
+            reply, entry = attempt.reply, attempt.entry
+            entry.fault, entry.source = chaos.kind, chaos.source
+            kind, finish = chaos.kind, self._journal.finish
             error = chaos.error
             if error is not None:
                 retry = chaos.retry_after_s
                 if error is ErrorKind.RATE_LIMITED and retry is None:
                     retry = 1.0
                 response = wire.error(error, reply, retry_after_s=retry)
-                journal.finish(entry, outcome=_OUTCOME_OF_ERROR[error], http_status=response.status)
+                finish(entry, outcome=_OUTCOME_OF_ERROR[error], http_status=response.status)
                 return response
             if kind in ("reset", "dns", "refuse"):
-                journal.finish(entry, outcome="connect", http_status=None)
+                finish(entry, outcome="connect", http_status=None)
                 return await drop_connection(request)
             if kind == "silent":
                 await hold_silence(request, _SILENT_CAP_S)
-                journal.finish(entry, outcome="timeout", http_status=None)
+                finish(entry, outcome="timeout", http_status=None)
                 return await drop_connection(request)
             if kind == "edge_5xx":
-                journal.finish(entry, outcome="server", http_status=502)
+                finish(entry, outcome="server", http_status=502)
                 return cdn_error_page(502, self.host)
             if kind == "content_filter":
                 response = wire.blocked_prompt(call, reply)
-                journal.finish(entry, outcome="content_filter", http_status=response.status)
+                finish(entry, outcome="content_filter", http_status=response.status)
                 return response
             if kind == "slow_first_token":
                 timing = replace(timing, ttft_s=timing.ttft_s + chaos.delay_s)
@@ -315,31 +311,25 @@ class ProviderServer:
                 answer = replace(
                     answer, pieces=cut, finish=Finish.CONTENT_FILTER, output_tokens=len(cut)
                 )
-        if not call.stream:
-            return await self._whole(request, call, wire, reply, entry, answer, chaos, timing)
-        return await self._streamed(request, call, wire, reply, entry, answer, chaos, timing)
+        if not attempt.call.stream:
+            return await self._whole(attempt, answer, chaos, timing)
+        return await self._streamed(attempt, answer, chaos, timing)
 
     async def _whole(
-        self,
-        request: web.Request,
-        call: Call,
-        wire: Wire,
-        reply: Reply,
-        entry: JournalEntry,
-        answer: Answer,
-        chaos: Chaos | None,
-        timing: _Timing,
+        self, attempt: _Attempt, answer: Answer, chaos: Chaos | None, timing: _Timing
     ) -> web.StreamResponse:
         """A non-streamed answer: it is sent when the whole answer would be generated."""
+        request, call, wire = attempt.request, attempt.call, attempt.wire
+        reply, entry = attempt.reply, attempt.entry
         kind = None if chaos is None else chaos.kind
         await asyncio.sleep(timing.ttft_s + max(0, answer.output_tokens - 1) * timing.per_token_s)
-        response = wire.complete(call, answer, reply)
         journal = self._journal
         if kind == "mid_stream_error":
             response = wire.error(ErrorKind.SERVER, reply)
             journal.finish(entry, outcome="server", http_status=response.status)
             return response
-        if kind in ("stream_cut", "stream_stall", "malformed"):
+        response = wire.complete(call, answer, reply)
+        if chaos is not None and kind in ("stream_cut", "stream_stall", "malformed"):
             body = response.body if isinstance(response.body, bytes) else b"{}"
             head = body[: len(body) // 2]
             partial = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
@@ -352,10 +342,7 @@ class ProviderServer:
                 journal.finish(entry, outcome="bad_request", http_status=200)
                 return partial
             if kind == "stream_stall":
-                await hold_silence(
-                    request,
-                    _SILENT_CAP_S if chaos is None or chaos.stall_s is None else chaos.stall_s,
-                )
+                await hold_silence(request, chaos.stall_or(_SILENT_CAP_S))
             journal.finish(entry, outcome=kind, http_status=200)
             return await drop_connection(request, partial)
         journal.finish(
@@ -364,17 +351,11 @@ class ProviderServer:
         return response
 
     async def _streamed(
-        self,
-        request: web.Request,
-        call: Call,
-        wire: Wire,
-        reply: Reply,
-        entry: JournalEntry,
-        answer: Answer,
-        chaos: Chaos | None,
-        timing: _Timing,
+        self, attempt: _Attempt, answer: Answer, chaos: Chaos | None, timing: _Timing
     ) -> web.StreamResponse:
         """A streamed answer, token by token, with the stream fault striking on its token."""
+        request, call, wire = attempt.request, attempt.call, attempt.wire
+        reply, entry = attempt.reply, attempt.entry
         kind = None if chaos is None else chaos.kind
         strike = chaos.after_tokens if chaos is not None else -1
         encoder = wire.stream(call, answer, reply)
@@ -386,12 +367,7 @@ class ProviderServer:
         await asyncio.sleep(timing.ttft_s)
         await response.write(encoder.start())
         for index, piece in enumerate(answer.pieces):
-            if index == strike and kind in (
-                "mid_stream_error",
-                "stream_cut",
-                "stream_stall",
-                "malformed",
-            ):
+            if index == strike and chaos is not None and kind in _STREAM_BREAKS:
                 if kind == "malformed":
                     await response.write(encoder.malformed())
                 elif kind == "mid_stream_error":
@@ -403,12 +379,7 @@ class ProviderServer:
                     return response
                 else:
                     if kind == "stream_stall":
-                        stall = (
-                            _SILENT_CAP_S
-                            if chaos is None or chaos.stall_s is None
-                            else chaos.stall_s
-                        )
-                        await hold_silence(request, stall)
+                        await hold_silence(request, chaos.stall_or(_SILENT_CAP_S))
                     journal.finish(entry, outcome=kind, http_status=200, output_tokens=index)
                     return await drop_connection(request, response)
             if index:
