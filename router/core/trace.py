@@ -13,7 +13,7 @@ driver builds its DataFrames. Rows (`AttemptRow`, `RequestRow`) are built on dem
 from __future__ import annotations
 
 from array import array
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -84,7 +84,41 @@ def _nullable(value: float) -> float | None:
     return None if value != value else value
 
 
-class AttemptColumns:
+class _Table:
+    """What both tables share: columns named like their row's fields, appended row-wise.
+
+    A subclass declares `FIELDS` (its row's field order), the columns as attributes (the
+    engine appends to them directly on its hot path) and `rows()`.
+    """
+
+    __slots__ = ()
+
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    NULLABLE: ClassVar[tuple[str, ...]] = ()
+    """Columns that hold `MISSING` for None."""
+    NULLABLE_INTS: ClassVar[tuple[str, ...]] = ()
+    """Nullable columns whose values, when present, are ints."""
+
+    def __len__(self) -> int:
+        return len(getattr(self, self.FIELDS[0]))
+
+    def columns(self) -> dict[str, list[str] | array[float] | array[int]]:
+        """Every column by name, in `FIELDS` order (the recorder's own storage)."""
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        """Add one row (the engine appends to the columns directly)."""
+        nullable = self.NULLABLE
+        for name, value in zip(self.FIELDS, row, strict=True):
+            getattr(self, name).append(MISSING if value is None and name in nullable else value)
+
+    def clear(self) -> None:
+        """Drop every row."""
+        for name in self.FIELDS:
+            del getattr(self, name)[:]
+
+
+class AttemptColumns(_Table):
     """The attempt table, one column per `AttemptRow` field, in the same order.
 
     Times and costs are `array("d")`, counts `array("q")`, text a list (the engine's
@@ -112,10 +146,9 @@ class AttemptColumns:
         "ttft_s",
     )
 
-    NULLABLE: tuple[str, ...] = ("http_status", "ttft_s")
-    """Columns that hold `MISSING` for None."""
-    NULLABLE_INTS: tuple[str, ...] = ("http_status",)
-    """Nullable columns whose values, when present, are ints."""
+    FIELDS = ATTEMPT_COLUMNS
+    NULLABLE = ("http_status", "ttft_s")
+    NULLABLE_INTS = ("http_status",)
 
     def __init__(self) -> None:
         self.request_id: list[str] = []
@@ -135,20 +168,6 @@ class AttemptColumns:
         self.cost_usd = array("d")
         self.reason: list[str] = []
         self.ttft_s = array("d")
-
-    def __len__(self) -> int:
-        return len(self.request_id)
-
-    def columns(self) -> dict[str, list[str] | array[float] | array[int]]:
-        """Every column by name, in `ATTEMPT_COLUMNS` order (the recorder's own storage)."""
-        return {name: getattr(self, name) for name in ATTEMPT_COLUMNS}
-
-    def append(self, row: AttemptRow) -> None:
-        """Add one row (the engine appends to the columns directly)."""
-        for name, value in zip(ATTEMPT_COLUMNS, row, strict=True):
-            if value is None and name in self.NULLABLE:
-                value = MISSING
-            getattr(self, name).append(value)
 
     def rows(self) -> list[AttemptRow]:
         """The table as rows, None back in place of `MISSING`."""
@@ -178,13 +197,8 @@ class AttemptColumns:
             )
         ]
 
-    def clear(self) -> None:
-        """Drop every row."""
-        for name in ATTEMPT_COLUMNS:
-            del getattr(self, name)[:]
 
-
-class RequestColumns:
+class RequestColumns(_Table):
     """The request table, one column per `RequestRow` field, in the same order.
 
     Times and costs are `array("d")`, counts `array("q")`, the two flags `array("b")`,
@@ -208,8 +222,7 @@ class RequestColumns:
         "tenant",
     )
 
-    NULLABLE: tuple[str, ...] = ()
-    NULLABLE_INTS: tuple[str, ...] = ()
+    FIELDS = REQUEST_COLUMNS
 
     def __init__(self) -> None:
         self.request_id: list[str] = []
@@ -226,18 +239,6 @@ class RequestColumns:
         self.compliant = array("b")
         self.reason: list[str] = []
         self.client_attempt = array("q")
-
-    def __len__(self) -> int:
-        return len(self.request_id)
-
-    def columns(self) -> dict[str, list[str] | array[float] | array[int]]:
-        """Every column by name, in `REQUEST_COLUMNS` order (the recorder's own storage)."""
-        return {name: getattr(self, name) for name in REQUEST_COLUMNS}
-
-    def append(self, row: RequestRow) -> None:
-        """Add one row (the engine appends to the columns directly)."""
-        for name, value in zip(REQUEST_COLUMNS, row, strict=True):
-            getattr(self, name).append(value)
 
     def rows(self) -> list[RequestRow]:
         """The table as rows."""
@@ -261,11 +262,6 @@ class RequestColumns:
                 strict=True,
             )
         ]
-
-    def clear(self) -> None:
-        """Drop every row."""
-        for name in REQUEST_COLUMNS:
-            del getattr(self, name)[:]
 
 
 class TraceRecorder:
