@@ -235,6 +235,32 @@ def _providers(journal: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return view
 
 
+async def _start_gateway(
+    policy: Policy,
+    resolver: ControlledResolver,
+    seed: int,
+    trace: TraceRecorder | None,
+    *,
+    source: str,
+) -> tuple[web.AppRunner, str]:
+    """The gateway for `policy` on 127.0.0.1, port 0: its runner and chat-completions URL.
+
+    A policy the gateway refuses to serve is the user's to fix: a ConfigError naming
+    `source`, not a traceback.
+    """
+    try:
+        app = create_app(policy, resolver=resolver, rng=random.Random(seed), trace=trace)
+    except ValueError as problem:
+        issue = ConfigIssue(file=source, line=None, field="", message=str(problem))
+        raise ConfigError([issue]) from None
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server: Any = site._server
+    return runner, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+
+
 async def _run(
     loaded: LoadedScenario,
     *,
@@ -253,22 +279,16 @@ async def _run(
     keys = _tenant_keys(loaded.policy, plan.tenants)
     resolver = ControlledResolver(ready["control"])
     trace = TraceRecorder()
+    live_policy = _live_policy(loaded.policy, world, keys)
     try:
-        app = create_app(
-            _live_policy(loaded.policy, world, keys), resolver=resolver,
-            rng=random.Random(seed), trace=trace,
-        )  # fmt: skip
-    except ValueError as problem:  # a policy the gateway cannot serve: the user's to fix
+        runner, url = await _start_gateway(
+            live_policy, resolver, seed, trace, source=str(loaded.policy_path)
+        )
+    except ConfigError:
         await resolver.close()
         await world.stop()
-        issue = ConfigIssue(file=str(loaded.policy_path), line=None, field="", message=str(problem))
-        raise ConfigError([issue]) from None
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server: Any = site._server
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+        raise
+    app = runner.app
     connector = aiohttp.TCPConnector(limit=0)
     session = aiohttp.ClientSession(connector=connector)
     client = _Client(session, url, loaded, keys, random.Random(seed))
@@ -451,19 +471,12 @@ async def _drill(
     since = max((entry["seq"] for entry in world.journal.entries()), default=0)
     resolver = ControlledResolver(control)
     try:
-        app = create_app(policy, resolver=resolver, rng=random.Random(seed))
-    except ValueError as error:
+        runner, url = await _start_gateway(policy, resolver, seed, None, source="--live")
+    except ConfigError:
         await resolver.close()
-        issue = ConfigIssue(file="--live", line=None, field="", message=str(error))
-        raise ConfigError([issue]) from None
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
+        raise
     answers: list[DrillAnswer] = []
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server: Any = site._server
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
         for route, _ in routes:
             tenant = _drill_tenant(policy, route)
             for n in range(requests_per_route):
