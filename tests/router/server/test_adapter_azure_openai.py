@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any
 
 import openai
 import pytest
 
 from router.core.outcomes import Outcome
 from router.server.adapters.azure_openai import AzureOpenAIAdapter
-from router.server.stream import DEPLOYMENT_HEADER
 from tests.router.server.gateway import WEATHER_TOOL, gateway
 from tests.router.server.vendor_gateway import (
     PING,
     VENDOR,
+    assert_plain_answer,
+    assert_streamed_answer,
+    assert_tool_calls,
     assert_weather_call,
     refuse,
-    streamed,
     vendor_policy,
 )
 
@@ -60,42 +60,19 @@ def test_azure_error_bodies_map_to_outcomes_and_waits() -> None:
 
 
 def test_plain_answer_names_azure_and_its_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
-        answer = raw.parse()
-        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR
-        assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
-        assert answer.usage is not None and answer.usage.completion_tokens > 0
-        assert gw.tried() == [(VENDOR, "ok")]
+    _, tried = assert_plain_answer(POLICY)
+    assert tried == [(VENDOR, "ok")]
 
 
 def test_streamed_answer_despite_the_filter_only_opening_chunk() -> None:
-    with gateway(policy=POLICY) as gw:
-        stream = gw.client.chat.completions.create(
-            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
-        )
-        text, finish, usage, _ = streamed(stream)
-        assert text and finish == "stop"
-        assert usage is not None and usage.completion_tokens == len(text.split())
+    assert_streamed_answer(POLICY)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_calls_plain_and_streamed(stream: bool) -> None:
-    with gateway(policy=POLICY) as gw:
-        request: dict[str, Any] = {
-            "model": "vendor",
-            "messages": PING,
-            "tools": [WEATHER_TOOL],
-            "tool_choice": "required",
-        }
-        if not stream:
-            answer = gw.client.chat.completions.create(**request)
-            assert answer.choices[0].finish_reason == "tool_calls"
-            assert_weather_call(answer.choices[0].message.tool_calls)
-            return
-        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
-        assert finish == "tool_calls" and calls[0]["name"] == "get_weather"
-        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+    call = assert_tool_calls(POLICY, stream=stream)
+    if call is not None:
+        assert call["name"] == "get_weather"
 
 
 def test_429_retry_after_is_waited_out_and_the_error_surfaces() -> None:

@@ -16,11 +16,13 @@ import pytest
 from fakes.server import eventstream
 from router.core.outcomes import Outcome
 from router.server.adapters.bedrock import BedrockAdapter, BedrockDecoder
-from router.server.stream import DEPLOYMENT_HEADER
 from tests.router.server.gateway import WEATHER_TOOL, gateway
 from tests.router.server.vendor_gateway import (
     PING,
     VENDOR,
+    assert_plain_answer,
+    assert_streamed_answer,
+    assert_tool_calls,
     assert_weather_call,
     refuse,
     streamed,
@@ -108,42 +110,19 @@ def test_errors_are_named_by_x_amzn_errortype() -> None:
 
 
 def test_plain_answer_names_bedrock_and_its_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
-        answer = raw.parse()
-        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR
-        assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
-        assert answer.usage is not None and answer.usage.completion_tokens > 0
-        assert gw.tried() == [(VENDOR, "ok")]
+    _, tried = assert_plain_answer(POLICY)
+    assert tried == [(VENDOR, "ok")]
 
 
 def test_streamed_answer_with_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        stream = gw.client.chat.completions.create(
-            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
-        )
-        text, finish, usage, _ = streamed(stream)
-        assert text and finish == "stop"
-        assert usage is not None and usage.completion_tokens == len(text.split())
+    assert_streamed_answer(POLICY)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_use_comes_back_as_openai_tool_calls(stream: bool) -> None:
-    with gateway(policy=POLICY) as gw:
-        request: dict[str, Any] = {
-            "model": "vendor",
-            "messages": PING,
-            "tools": [WEATHER_TOOL],
-            "tool_choice": "required",
-        }
-        if not stream:
-            answer = gw.client.chat.completions.create(**request)
-            assert answer.choices[0].finish_reason == "tool_calls"
-            assert_weather_call(answer.choices[0].message.tool_calls)
-            return
-        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
-        assert finish == "tool_calls" and calls[0]["id"].startswith("tooluse_")
-        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+    call = assert_tool_calls(POLICY, stream=stream)
+    if call is not None:
+        assert call["id"].startswith("tooluse_")
 
 
 def test_throttling_is_retried_with_backoff_then_the_429_surfaces() -> None:

@@ -16,11 +16,13 @@ import pytest
 from router.core.outcomes import Outcome
 from router.server.adapters.gemini import GeminiAdapter, GeminiDecoder
 from router.server.adapters.sse import SseEvent
-from router.server.stream import DEPLOYMENT_HEADER
 from tests.router.server.gateway import WEATHER_TOOL, gateway
 from tests.router.server.vendor_gateway import (
     PING,
     VENDOR,
+    assert_plain_answer,
+    assert_streamed_answer,
+    assert_tool_calls,
     assert_weather_call,
     refuse,
     streamed,
@@ -112,44 +114,20 @@ def test_prompt_block_and_error_bodies_map_to_outcomes() -> None:
 
 
 def test_plain_answer_names_gemini_and_its_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
-        answer = raw.parse()
-        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR
-        assert answer.model == MODEL and answer.choices[0].message.content
-        assert answer.choices[0].finish_reason == "stop"
-        assert answer.usage is not None and answer.usage.completion_tokens > 0
-        assert gw.tried() == [(VENDOR, "ok")]
+    answer, tried = assert_plain_answer(POLICY)
+    assert answer.model == MODEL
+    assert tried == [(VENDOR, "ok")]
 
 
 def test_streamed_answer_with_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        stream = gw.client.chat.completions.create(
-            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
-        )
-        text, finish, usage, _ = streamed(stream)
-        assert text and finish == "stop"
-        assert usage is not None and usage.completion_tokens == len(text.split())
+    assert_streamed_answer(POLICY)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_function_calls_come_back_as_openai_tool_calls(stream: bool) -> None:
-    with gateway(policy=POLICY) as gw:
-        request: dict[str, Any] = {
-            "model": "vendor",
-            "messages": PING,
-            "tools": [WEATHER_TOOL],
-            "tool_choice": "required",
-        }
-        if not stream:
-            answer = gw.client.chat.completions.create(**request)
-            assert answer.choices[0].finish_reason == "tool_calls"
-            assert_weather_call(answer.choices[0].message.tool_calls)
-            return
-        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
-        assert finish == "tool_calls"
-        assert calls[0]["id"].startswith("call_") and calls[0]["name"] == "get_weather"
-        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+    call = assert_tool_calls(POLICY, stream=stream)
+    if call is not None:
+        assert call["id"].startswith("call_") and call["name"] == "get_weather"
 
 
 def test_429_retry_info_is_waited_out_and_the_error_surfaces() -> None:

@@ -22,11 +22,13 @@ from router.server.adapters.mistral import (
     valid_tool_call_id,
 )
 from router.server.adapters.sse import SseEvent
-from router.server.stream import DEPLOYMENT_HEADER
 from tests.router.server.gateway import WEATHER_TOOL, call_json, gateway
 from tests.router.server.vendor_gateway import (
     PING,
     VENDOR,
+    assert_plain_answer,
+    assert_streamed_answer,
+    assert_tool_calls,
     assert_weather_call,
     refuse,
     streamed,
@@ -105,41 +107,19 @@ def test_flat_error_envelope_maps_to_outcomes() -> None:
 
 
 def test_plain_answer_names_mistral_and_its_usage() -> None:
-    with gateway(policy=POLICY) as gw:
-        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
-        answer = raw.parse()
-        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR and answer.model == MODEL
-        assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
-        assert answer.usage is not None and answer.usage.completion_tokens > 0
+    answer, _ = assert_plain_answer(POLICY)
+    assert answer.model == MODEL
 
 
 def test_streamed_answer_with_usage_though_mistral_refuses_stream_options() -> None:
-    with gateway(policy=POLICY) as gw:
-        stream = gw.client.chat.completions.create(
-            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
-        )
-        text, finish, usage, _ = streamed(stream)
-        assert text and finish == "stop"
-        assert usage is not None and usage.completion_tokens == len(text.split())
+    assert_streamed_answer(POLICY)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_tool_calls_plain_and_streamed(stream: bool) -> None:
-    with gateway(policy=POLICY) as gw:
-        request: dict[str, Any] = {
-            "model": "vendor",
-            "messages": PING,
-            "tools": [WEATHER_TOOL],
-            "tool_choice": "required",
-        }
-        if not stream:
-            answer = gw.client.chat.completions.create(**request)
-            assert answer.choices[0].finish_reason == "tool_calls"
-            assert_weather_call(answer.choices[0].message.tool_calls)
-            return
-        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
-        assert finish == "tool_calls" and valid_tool_call_id(calls[0]["id"])
-        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+    call = assert_tool_calls(POLICY, stream=stream)
+    if call is not None:
+        assert valid_tool_call_id(call["id"])
 
 
 def test_a_history_of_openai_call_ids_succeeds_on_mistral() -> None:

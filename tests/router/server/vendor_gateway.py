@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from router.core.policy import Policy, policy_from_data
-from tests.router.server.gateway import POLICY, call_json
+from router.server.stream import DEPLOYMENT_HEADER
+from tests.router.server.gateway import POLICY, WEATHER_TOOL, call_json, gateway
 
 VENDOR = "vendor@x"
 PING = [{"role": "user", "content": "ping"}]
@@ -82,3 +83,53 @@ def refuse(control: str, deployment: str) -> None:
         "POST", control + "/faults", {"kind": "refuse", "target": {"deployments": [deployment]}}
     )
     assert status == 201
+
+
+# -- the checks every vendor's adapter must pass through the gateway ----------------------
+
+
+def assert_plain_answer(policy: Policy) -> tuple[Any, list[tuple[str, str]]]:
+    """A plain answer from the `vendor` route names the vendor, finishes `stop` and bills
+    output; returns it and the attempts tried, for the vendor's own checks."""
+    with gateway(policy=policy) as gw:
+        raw = gw.client.chat.completions.with_raw_response.create(model="vendor", messages=PING)
+        answer = raw.parse()
+        assert raw.headers[DEPLOYMENT_HEADER] == VENDOR
+        assert answer.choices[0].message.content and answer.choices[0].finish_reason == "stop"
+        assert answer.usage is not None and answer.usage.completion_tokens > 0
+        return answer, gw.tried()
+
+
+def assert_streamed_answer(policy: Policy) -> None:
+    """A streamed answer from the `vendor` route ends `stop` with usage counting its words."""
+    with gateway(policy=policy) as gw:
+        stream = gw.client.chat.completions.create(
+            model="vendor", messages=PING, stream=True, stream_options={"include_usage": True}
+        )
+        text, finish, usage, _ = streamed(stream)
+        assert text and finish == "stop"
+        assert usage is not None and usage.completion_tokens == len(text.split())
+
+
+def assert_tool_calls(policy: Policy, *, stream: bool) -> dict[str, str] | None:
+    """A forced tool call comes back in OpenAI's shape, plain or streamed.
+
+    Streamed, returns the reassembled first call (`id`, `name`, `args`) for the vendor's
+    id checks; plain, the whole check is done here and None is returned.
+    """
+    with gateway(policy=policy) as gw:
+        request: dict[str, Any] = {
+            "model": "vendor",
+            "messages": PING,
+            "tools": [WEATHER_TOOL],
+            "tool_choice": "required",
+        }
+        if not stream:
+            answer = gw.client.chat.completions.create(**request)
+            assert answer.choices[0].finish_reason == "tool_calls"
+            assert_weather_call(answer.choices[0].message.tool_calls)
+            return None
+        _, finish, _, calls = streamed(gw.client.chat.completions.create(**request, stream=True))
+        assert finish == "tool_calls"
+        assert json.loads(calls[0]["args"]) == {"city": "fake"}
+        return calls[0]
