@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from random import Random
 
+import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
@@ -90,7 +91,11 @@ async def _answer(call: Call, decision: Terminal) -> web.StreamResponse:
         result = call.results[decision.attempt_id]
         if sink is not None:
             return await sink.finish(result.usage)
-        return web.json_response(result.completion, headers={DEPLOYMENT_HEADER: decision.served_by})
+        return web.Response(
+            body=orjson.dumps(result.completion),
+            content_type="application/json",
+            headers={DEPLOYMENT_HEADER: decision.served_by},
+        )
     headers = {REASON_HEADER: decision.reason.value}
     if isinstance(decision, FailRequest):
         if call.first_error is not None:

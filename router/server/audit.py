@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import IO
 
+import orjson
 from aiohttp import web
 
 from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
@@ -50,14 +50,13 @@ class AuditLog:
         self.trace = trace
         self.flush_s = flush_s
         self.rows_written = 0
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
     def open(self) -> None:
         """Open the file for appending (a restart adds to the same log)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("ab")
 
     def flush(self) -> int:
         """Write every row collected since the last flush; returns how many."""
@@ -68,7 +67,7 @@ class AuditLog:
         count_a, count_r = len(attempts), len(requests)
         if not count_a and not count_r:
             return 0
-        encode = self._encode
+        encode = orjson.dumps
         lines = [
             encode({"kind": "attempt", **dict(zip(ATTEMPT_COLUMNS, row, strict=True))})
             for row in attempts
@@ -77,9 +76,9 @@ class AuditLog:
             encode({"kind": "request", **dict(zip(REQUEST_COLUMNS, row, strict=True))})
             for row in requests
         )
-        lines.append("")
+        lines.append(b"")
         try:
-            self._file.write("\n".join(lines))
+            self._file.write(b"\n".join(lines))
             self._file.flush()
         except (OSError, ValueError):
             # Nothing is recorded between drain and here (one loop), so putting the rows

@@ -8,9 +8,10 @@ parser never learns which vendor it was.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from router.server.adapters.base import Piece, Usage
 
@@ -27,7 +28,7 @@ def usage_body(usage: Usage) -> dict[str, int]:
 
 
 def _sse(payload: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
 def chunk_bytes(

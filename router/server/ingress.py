@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from router.core.tokens import count_prompt, count_text
 from router.server.errors import ClientError
 
@@ -170,7 +172,7 @@ def _scalars(body: Mapping[str, Any]) -> None:
 def read_chat(raw: bytes) -> ChatRequest:
     """Parse and check a `/v1/chat/completions` body; `ClientError` names the first problem."""
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except (UnicodeDecodeError, ValueError) as problem:
         raise ClientError(
             f"We could not parse the JSON body of your request: {problem}", code="invalid_json"

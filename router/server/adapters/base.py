@@ -19,11 +19,12 @@ translation tables are the stream decoder's, so the two paths cannot drift apart
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import orjson
 
 from router.core.outcomes import Outcome
 from router.core.policy import Deployment
@@ -40,9 +41,6 @@ __all__ = [
     "loads_event",
     "openai_error_body",
 ]
-
-
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,7 @@ class UpstreamRequest:
         """The bytes to send: the adapter's own encoding, else compact JSON of `body`."""
         if self.encoded is not None:
             return self.encoded
-        return _encode_json(self.body).encode()
+        return orjson.dumps(self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,33 +209,21 @@ class Adapter(ABC):
         """A fresh decoder for one streamed answer."""
 
 
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_JSON_SPACE = " \t\n\r"
-
-
 def loads_event(data: str) -> Any:
-    """`json.loads(data)` for one stream event's data, without its wrapper's cost.
+    """One stream event's JSON data; anything that is not one JSON value is a `ValueError`.
 
-    The gateway decodes every event of every upstream stream; `json.loads` spends more
-    on its Python layers than on parsing a small chunk. This calls the same C scanner
-    and keeps `json.loads`' rules: JSON whitespace around the value only, nothing after
-    it; anything else is a `ValueError`.
+    The gateway decodes every event of every upstream stream, so this is orjson (several
+    times the standard library's speed on small chunks). It is stricter than `json.loads`
+    where JSON is: no NaN, no lone surrogates; a number too large for a float is refused.
     """
-    text = data.strip(_JSON_SPACE)
-    try:
-        value, end = _scan_once(text, 0)
-    except StopIteration:
-        raise ValueError("not a JSON value") from None
-    if end != len(text):
-        raise ValueError("extra data after the JSON value")
-    return value
+    return orjson.loads(data)
 
 
 def json_or_none(raw: bytes) -> Any:
     """The JSON a vendor sent, or None for an empty, HTML or broken body (CDN error pages)."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+        return orjson.loads(raw)
+    except ValueError:
         return None
 
 

@@ -72,13 +72,13 @@ class _FullDisk:
 
     def __init__(self) -> None:
         self.healed = False
-        self.text = ""
+        self.text = b""
 
-    def write(self, text: str) -> int:
+    def write(self, data: bytes) -> int:
         if not self.healed:
             raise OSError(28, "No space left on device")
-        self.text += text
-        return len(text)
+        self.text += data
+        return len(data)
 
     def flush(self) -> None:
         return None
