@@ -25,8 +25,8 @@ futures), and every event is fed from its own loop callback or task step.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from random import Random
@@ -64,6 +64,9 @@ from router.server.stream import ClientStream
 __all__ = ["Call", "Driver", "Terminal"]
 
 Terminal = CompleteRequest | FailRequest | RejectRequest
+
+_FINAL = {CompleteRequest: "ok", FailRequest: "error", RejectRequest: "rejected"}
+"""The `final` label of the request counter, by terminal decision."""
 
 
 @dataclass(eq=False, slots=True)
@@ -169,7 +172,7 @@ class Driver:
         """
         assert self._loop is not None, "Driver.start() was not called"
         context = context or ClientContext()
-        request_id = context.request_id or uuid.uuid4().hex[:24]
+        request_id = context.request_id or os.urandom(12).hex()
         if request_id in self._calls:
             raise ClientError(
                 f"a request with id {request_id!r} is already in flight",
@@ -185,7 +188,9 @@ class Driver:
         """Hand the call to the engine and wait for its terminal decision.
 
         If the handler is cancelled (the client went away), the engine hears
-        `RequestCancelled`, so it stops paying for attempts nobody will read.
+        `RequestCancelled`, so it stops paying for attempts nobody will read; the
+        call's future is then cancelled too, and its terminal decision, when the
+        engine gives one, finds it done and is dropped.
         """
         self._calls[call.id] = call
         chat = call.chat
@@ -204,14 +209,14 @@ class Driver:
             )
         )
         try:
-            return await asyncio.shield(call.done)
+            return await call.done
         except asyncio.CancelledError:
             self.cancel(call)
             raise
 
     def cancel(self, call: Call) -> None:
         """The client gave up on `call`."""
-        if not call.done.done() and call.id in self._calls:
+        if self._calls.get(call.id) is call:
             self._feed(RequestCancelled(at=self.now(), request_id=call.id))
 
     # -- events in, decisions out ---------------------------------------------------------
@@ -235,8 +240,7 @@ class Driver:
                 task.cancel()
         else:
             call = self._calls.pop(decision.request_id)
-            final = {CompleteRequest: "ok", FailRequest: "error"}.get(type(decision), "rejected")
-            self.request_counts[(call.chat.route, final)] += 1
+            self.request_counts[(call.chat.route, _FINAL[type(decision)])] += 1
             if not call.done.done():
                 call.done.set_result(decision)
 
