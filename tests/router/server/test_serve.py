@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from typing import Any, get_args
 import openai
 import pytest
 import yaml
+from aiohttp import web
 
 from fakes.server.world import FakeWorld
 from router.core.policy import Protocol
 from router.server import create_app
 from router.server.adapters import adapter_for
-from router.server.serve import serve
+from router.server.serve import GC_YOUNG_THRESHOLD, reload_policy, serve, tune_gc
 from tests.fakes.server.harness import running_world
 from tests.router.server.gateway import POLICY, call_json, load_policy
 from tests.router.server.serving import policy_data, serve_process, write_policy
@@ -129,3 +131,37 @@ def test_sigterm_drains_a_slow_stream_in_flight_then_exits_0(tmp_path: Path) -> 
             assert rest[-1].choices[0].finish_reason == "stop"
             assert served.process.wait(15) == 0
             client.close()
+
+
+def test_tune_gc_freezes_start_up_and_a_reload_unfreezes_it(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    path = tmp_path / "policy.yaml"
+
+    async def reloads() -> tuple[bool, int, bool, int]:
+        runner = web.AppRunner(create_app(load_policy()))
+        await runner.setup()
+        try:
+            path.write_text("name: [not, a, policy]\n", encoding="utf-8")
+            refused = reload_policy(runner.app, path)
+            frozen_after_refusal = gc.get_freeze_count()
+            path.write_text(POLICY, encoding="utf-8")
+            return (
+                refused,
+                frozen_after_refusal,
+                reload_policy(runner.app, path),
+                gc.get_freeze_count(),
+            )
+        finally:
+            await runner.cleanup()
+
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+        refused, frozen_after_refusal, reloaded, frozen_after_reload = asyncio.run(reloads())
+        assert (refused, reloaded) == (False, True)
+        assert frozen_after_refusal > 0, "a refused reload keeps the old policy frozen"
+        assert frozen_after_reload == 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
