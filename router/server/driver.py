@@ -25,6 +25,7 @@ futures), and every event is fed from its own loop callback or task step.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections import Counter
@@ -121,6 +122,10 @@ class Driver:
         }
         self._whole = policy.resilience.streaming.plain_clients == "whole"
         self._calls: dict[str, Call] = {}
+        # Ids the gateway makes up: a random prefix per driver (unique across restarts and
+        # reloads, as audit logs need) and a counter (no system call per request).
+        self._id_prefix = os.urandom(6).hex()
+        self._id_counter = itertools.count()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._offset = 0.0
@@ -172,7 +177,7 @@ class Driver:
         """
         assert self._loop is not None, "Driver.start() was not called"
         context = context or ClientContext()
-        request_id = context.request_id or os.urandom(12).hex()
+        request_id = context.request_id or f"{self._id_prefix}{next(self._id_counter):012x}"
         if request_id in self._calls:
             raise ClientError(
                 f"a request with id {request_id!r} is already in flight",
