@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from router.core.decisions import CompleteRequest, FailRequest
@@ -34,7 +35,7 @@ from router.server.adapters.base import Piece, Usage
 from router.server.client_context import client_context
 from router.server.driver import Call, Terminal
 from router.server.errors import ClientError
-from router.server.ingress import read_chat
+from router.server.ingress import chat_from_body
 from router.server.metrics import Metrics
 from router.server.reload import Drivers
 from router.server.stream import DEPLOYMENT_HEADER, ClientStream
@@ -517,10 +518,10 @@ async def _serve(
     driver = drivers.driver
     tenant = _tenant(request, driver.policy)
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as problem:
+        body = orjson.loads(raw)
+    except ValueError as problem:
         raise ClientError(f"The request body is not valid JSON: {problem}") from None
-    chat = read_chat(json.dumps(to_chat_body(body)).encode())
+    chat = chat_from_body(to_chat_body(body))
     call = driver.open(chat, tenant=tenant, context=client_context(request.headers))
     if chat.stream:
         call.sink = AnthropicStream(

@@ -18,7 +18,7 @@ import orjson
 from router.core.tokens import count_prompt, count_text
 from router.server.errors import ClientError
 
-__all__ = ["ChatRequest", "read_chat"]
+__all__ = ["ChatRequest", "chat_from_body", "read_chat"]
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
@@ -177,6 +177,11 @@ def read_chat(raw: bytes) -> ChatRequest:
         raise ClientError(
             f"We could not parse the JSON body of your request: {problem}", code="invalid_json"
         ) from None
+    return chat_from_body(body)
+
+
+def chat_from_body(body: Any) -> ChatRequest:
+    """Check a parsed Chat Completions body (another ingress's translation, or `read_chat`'s)."""
     if not isinstance(body, dict):
         raise ClientError("The request body must be a JSON object.", code="invalid_json")
     route = body.get("model")
