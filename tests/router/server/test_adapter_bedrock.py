@@ -189,3 +189,17 @@ def test_openai_down_bedrock_fallback_returns_openai_shaped_tool_calls(stream: b
                 gw.client.chat.completions.create(**request).choices[0].message.tool_calls
             )
         assert gw.tried()[-1] == (VENDOR, "ok")
+
+
+def test_text_and_inline_images_become_blocks_and_remote_images_are_dropped() -> None:
+    content: list[dict[str, Any]] = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}},
+    ]
+    body = {"messages": [{"role": "user", "content": content}]}
+    sent = BedrockAdapter().request(body, POLICY.deployments[1]).body
+    assert sent["messages"][0]["content"] == [
+        {"text": "what is this?"},
+        {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}},
+    ]

@@ -202,3 +202,18 @@ def test_ai_studio_and_vertex_base_urls_both_reach_the_model(base_url: str, path
     deployment = POLICY.deployments[1].model_copy(update={"base_url": base_url, "model": "m"})
     request = GeminiAdapter().request({"messages": [{"role": "user", "content": "hi"}]}, deployment)
     assert path + "streamGenerateContent?alt=sse" in request.url
+
+
+def test_text_and_images_become_inline_and_file_parts() -> None:
+    content: list[dict[str, Any]] = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}},
+    ]
+    body = {"messages": [{"role": "user", "content": content}]}
+    sent = GeminiAdapter().request(body, POLICY.deployments[1]).body
+    assert sent["contents"][0]["parts"] == [
+        {"text": "what is this?"},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+        {"fileData": {"mimeType": "image/webp", "fileUri": "https://example.com/cat.webp"}},
+    ]

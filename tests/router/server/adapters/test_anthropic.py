@@ -141,3 +141,21 @@ def test_errors_are_classified_and_put_in_openai_shape() -> None:
     )
     assert decoder.error is not None and decoder.error.outcome is Outcome.OVERLOADED
     assert not decoder.complete
+
+
+def test_text_and_images_become_text_and_image_blocks() -> None:
+    content: list[dict[str, Any]] = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}},
+    ]
+    body = {"model": "default", "messages": [{"role": "user", "content": content}]}
+    sent = AnthropicAdapter().request(body, DEPLOYMENT).body
+    assert sent["messages"][0]["content"] == [
+        {"type": "text", "text": "what is this?"},
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+        },
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp"}},
+    ]
