@@ -40,6 +40,7 @@ from router.server.adapters.base import (
     loads_event,
     openai_error_body,
 )
+from router.server.adapters.chat_history import Image, content_parts, text_of
 from router.server.adapters.sse import SseEvent
 from router.server.retry_after import retry_after_s
 
@@ -80,39 +81,20 @@ _STREAM_ERRORS: Mapping[str, Outcome] = {
 }
 
 
-def _text_of(content: Any) -> str:
-    """The text of OpenAI content (a string or a list of parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
-    return ""
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
-def _image_block(part: Mapping[str, Any]) -> dict[str, Any]:
-    image = part.get("image_url")
-    url = str(image.get("url", "")) if isinstance(image, Mapping) else str(image or "")
-    if url.startswith("data:") and ";base64," in url:
-        media, _, data = url.removeprefix("data:").partition(";base64,")
-        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-    return {"type": "image", "source": {"type": "url", "url": url}}
+def _image_block(image: Image) -> dict[str, Any]:
+    if image.data is not None:
+        source = {"type": "base64", "media_type": image.media_type, "data": image.data}
+        return {"type": "image", "source": source}
+    return {"type": "image", "source": {"type": "url", "url": image.url}}
 
 
 def _blocks(content: Any) -> list[dict[str, Any]]:
     """OpenAI content as Anthropic blocks (text and images)."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and part.get("text"):
-            blocks.append({"type": "text", "text": str(part["text"])})
-        elif part.get("type") == "image_url":
-            blocks.append(_image_block(part))
-    return blocks
+    return content_parts(content, _text_block, _image_block)
 
 
 def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,13 +120,13 @@ def _turns(messages: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
     for message in messages:
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_of(message.get("content")))
+            system.append(text_of(message.get("content")))
             continue
         if role == "tool":
             block = {
                 "type": "tool_result",
                 "tool_use_id": str(message.get("tool_call_id", "")),
-                "content": _text_of(message.get("content")),
+                "content": text_of(message.get("content")),
             }
             blocks, role = [block], "user"
         elif role == "assistant":

@@ -51,7 +51,12 @@ from router.server.adapters.base import (
     json_or_none,
     openai_error_body,
 )
-from router.server.adapters.chat_history import arguments_object, image_of, text_of
+from router.server.adapters.chat_history import (
+    Image,
+    arguments_object,
+    content_parts,
+    text_of,
+)
 from router.server.adapters.filters import filtered_error
 from router.server.adapters.sse import SseEvent
 from router.server.retry_after import retry_after_s
@@ -121,21 +126,19 @@ def _credentials(deployment: Deployment) -> Credentials | str | None:
     return None
 
 
+def _text_block(text: str) -> dict[str, Any]:
+    return {"text": text}
+
+
+def _image_block(image: Image) -> dict[str, Any] | None:
+    if image.data is None:  # Converse takes bytes only (or S3), not URLs
+        return None
+    kind = _IMAGE_FORMATS.get(image.media_type, "png")
+    return {"image": {"format": kind, "source": {"bytes": image.data}}}
+
+
 def _blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and part.get("text"):
-            blocks.append({"text": str(part["text"])})
-        elif part.get("type") == "image_url":
-            image = image_of(part)
-            if image.data is not None:  # Converse takes bytes only (or S3), not URLs
-                kind = _IMAGE_FORMATS.get(image.media_type, "png")
-                blocks.append({"image": {"format": kind, "source": {"bytes": image.data}}})
-    return blocks
+    return content_parts(content, _text_block, _image_block)
 
 
 def _messages(messages: list[Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:

@@ -10,11 +10,11 @@ modules about their vendor's shapes only.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Image", "arguments_object", "image_of", "text_of", "tool_names"]
+__all__ = ["Image", "arguments_object", "content_parts", "image_of", "text_of", "tool_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,31 @@ def image_of(part: Mapping[str, Any]) -> Image:
         "image/jpeg",
     )
     return Image(media, url=url)
+
+
+def content_parts(
+    content: Any,
+    text: Callable[[str], dict[str, Any]],
+    image: Callable[[Image], dict[str, Any] | None],
+) -> list[dict[str, Any]]:
+    """OpenAI content (a string or a list of parts) as a vendor's parts, in order.
+
+    Each non-empty text goes through `text`, each image through `image` (None drops it:
+    a vendor that cannot take that image); anything else is skipped.
+    """
+    if isinstance(content, str):
+        return [text(content)] if content else []
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, Mapping):
+            continue
+        if part.get("type") == "text" and part.get("text"):
+            parts.append(text(str(part["text"])))
+        elif part.get("type") == "image_url":
+            rendered = image(image_of(part))
+            if rendered is not None:
+                parts.append(rendered)
+    return parts
 
 
 def arguments_object(raw: Any) -> dict[str, Any]:

@@ -45,7 +45,13 @@ from router.server.adapters.base import (
     json_or_none,
     openai_error_body,
 )
-from router.server.adapters.chat_history import arguments_object, image_of, text_of, tool_names
+from router.server.adapters.chat_history import (
+    Image,
+    arguments_object,
+    content_parts,
+    text_of,
+    tool_names,
+)
 from router.server.adapters.filters import filtered_error
 from router.server.adapters.sse import SseEvent
 from router.server.retry_after import retry_after_s
@@ -95,22 +101,18 @@ def _schema(value: Any) -> Any:
     return {k: _schema(v) for k, v in value.items() if k not in _SCHEMA_DROPPED}
 
 
+def _text_part(text: str) -> dict[str, Any]:
+    return {"text": text}
+
+
+def _image_part(image: Image) -> dict[str, Any]:
+    if image.data is not None:
+        return {"inlineData": {"mimeType": image.media_type, "data": image.data}}
+    return {"fileData": {"mimeType": image.media_type, "fileUri": image.url}}
+
+
 def _parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    parts: list[dict[str, Any]] = []
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, Mapping):
-            continue
-        if part.get("type") == "text" and part.get("text"):
-            parts.append({"text": str(part["text"])})
-        elif part.get("type") == "image_url":
-            image = image_of(part)
-            if image.data is not None:
-                parts.append({"inlineData": {"mimeType": image.media_type, "data": image.data}})
-            else:
-                parts.append({"fileData": {"mimeType": image.media_type, "fileUri": image.url}})
-    return parts
+    return content_parts(content, _text_part, _image_part)
 
 
 def _response_object(content: Any) -> dict[str, Any]:
