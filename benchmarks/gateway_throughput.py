@@ -192,8 +192,7 @@ class AuditLog(CustomLogger):
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
         self.file.write(json.dumps(kwargs.get("standard_logging_object"), default=str) + "\\n")
 
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        self.file.write(json.dumps(kwargs.get("standard_logging_object"), default=str) + "\\n")
+    async_log_failure_event = async_log_success_event  # the same line for a failure
 
 
 handler = AuditLog()

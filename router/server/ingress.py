@@ -173,7 +173,7 @@ def read_chat(raw: bytes) -> ChatRequest:
     """Parse and check a `/v1/chat/completions` body; `ClientError` names the first problem."""
     try:
         body = orjson.loads(raw)
-    except (UnicodeDecodeError, ValueError) as problem:
+    except ValueError as problem:  # orjson.JSONDecodeError, bad UTF-8 included
         raise ClientError(
             f"We could not parse the JSON body of your request: {problem}", code="invalid_json"
         ) from None
