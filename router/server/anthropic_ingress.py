@@ -32,6 +32,7 @@ from aiohttp import web
 from router.core.decisions import CompleteRequest, FailRequest
 from router.core.policy import Policy
 from router.server.adapters.base import Piece, Usage
+from router.server.adapters.chat_history import text_of
 from router.server.client_context import client_context
 from router.server.driver import Call, Terminal
 from router.server.errors import ClientError
@@ -105,19 +106,6 @@ def _bad(message: str) -> ClientError:
 # -- in: Anthropic request → OpenAI chat body ------------------------------------------------
 
 
-def _text(content: Any) -> str:
-    """The text of a string or a list of text blocks (system prompts, tool results)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(block.get("text") or "")
-            for block in content
-            if isinstance(block, Mapping) and block.get("type") == "text"
-        )
-    return ""
-
-
 def _image_part(block: Mapping[str, Any]) -> dict[str, Any]:
     source = block.get("source")
     if not isinstance(source, Mapping):
@@ -140,7 +128,7 @@ def _user_turn(where: str, content: list[Any]) -> list[dict[str, Any]]:
         elif kind == "image":
             parts.append(_image_part(block))
         elif kind == "tool_result":
-            result = _text(block.get("content"))
+            result = text_of(block.get("content"))
             if block.get("is_error"):
                 result = f"Error: {result}"
             tools.append(
@@ -183,7 +171,7 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise _bad("messages: must be a non-empty array")
     out: list[dict[str, Any]] = []
-    system = _text(body.get("system"))
+    system = text_of(body.get("system"))
     if system:
         out.append({"role": "system", "content": system})
     for i, message in enumerate(messages):
@@ -364,19 +352,7 @@ class AnthropicStream(ClientStream):
         return await self._close()
 
     async def _commit(self) -> None:
-        response = web.StreamResponse(
-            status=200,
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                DEPLOYMENT_HEADER: self._deployment,
-            },
-        )
-        self.response = response
-        try:
-            await response.prepare(self._request)
-        except (ConnectionError, RuntimeError):
-            self._lost()
+        await self._start_response()
         message: dict[str, Any] = {
             "id": self._id,
             "type": "message",

@@ -98,7 +98,8 @@ class ClientStream:
         await self._write(error_event(body))
         return await self._close()
 
-    async def _commit(self) -> None:
+    async def _start_response(self) -> None:
+        """Send the event stream's status line and headers: the commit point, for both doors."""
         response = web.StreamResponse(
             status=200,
             headers={
@@ -112,6 +113,9 @@ class ClientStream:
             await response.prepare(self._request)
         except (ConnectionError, RuntimeError):
             self._lost()
+
+    async def _commit(self) -> None:
+        await self._start_response()
         role = Piece({"role": "assistant", "content": ""})
         await self._write(chunk_bytes(self._id, self._created, self._model, role))
         pieces, self._buffer = self._buffer, []
