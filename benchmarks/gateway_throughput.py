@@ -41,34 +41,17 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
+from harness import ROOT, cpu_s, fake_world, free_port, load, rss_mb, stop, wait_listening
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIENT_KEY = "sk-bench-client"
 
-UPSTREAM = """
-deployments:
-  - id: gpt-4o@openai
-    protocol: openai
-    base_url: https://api.openai.com/v1
-    model: gpt-4o
-    price: {input_per_mtok: 2.50, output_per_mtok: 10.00}
-    context_window: 128000
-    region: us
-    domains: [vendor:openai]
-routes:
-  - name: default
-    targets: [gpt-4o@openai]
-"""
 
 GATEWAY_POLICY = """
 name: bench-production
@@ -199,6 +182,8 @@ handler = AuditLog()
 """
 
 REQUEST = {"model": "default", "messages": [{"role": "user", "content": "Say hello."}]}
+BODY = json.dumps(REQUEST).encode()
+HEADERS = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,106 +202,6 @@ class Figures:
         return 1000 / self.cpu_ms if self.cpu_ms else 0.0
 
 
-async def load(url: str, seconds: float, concurrency: int) -> tuple[int, int]:
-    """Completions answered 200 and other answers over `seconds` of closed-loop load."""
-    done = errors = 0
-    deadline = time.perf_counter() + seconds
-    headers = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
-    body = json.dumps(REQUEST).encode()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def worker() -> None:
-            nonlocal done, errors
-            while time.perf_counter() < deadline:
-                try:
-                    async with session.post(url, data=body, headers=headers) as response:
-                        await response.read()
-                        ok = response.status == 200
-                except (TimeoutError, aiohttp.ClientError):
-                    ok = False
-                done += ok
-                errors += not ok
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done, errors
-
-
-def _descendants(pid: int) -> list[int]:
-    """`pid` and every live process below it (LiteLLM may fork workers)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents.setdefault(int(stat[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
-    return found
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of `pid` and its live descendants (Linux /proc)."""
-    total = 0
-    for each in _descendants(pid):
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of `pid` and its descendants, in MB."""
-    total_kb = 0
-    for each in _descendants(pid):
-        try:
-            for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], name: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode} before it was ready")
-        try:
-            with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not listen within {timeout_s:.0f} s") from None
-            time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def measure(
     name: str,
     command: list[str],
@@ -332,17 +217,21 @@ def measure(
         preexec_fn=_pinned(args.proxy_cpus),
     )  # fmt: skip
     try:
-        _wait_http(base, process, name, startup_s)
+        wait_listening(int(base.rsplit(":", 1)[1]), process, name, startup_s)
         url = base + "/v1/chat/completions"
-        done, errors = asyncio.run(load(url, 1.0, args.concurrency))  # warm-up
+        done, errors = asyncio.run(
+            load(url, 1.0, args.concurrency, body=BODY, headers=HEADERS)
+        )  # warm-up
         if not done:
             raise RuntimeError(f"{name} answered no request during warm-up ({errors} errors)")
-        cpu = _cpu_s(process.pid)
-        done, errors = asyncio.run(load(url, args.seconds, args.concurrency))
-        cpu = _cpu_s(process.pid) - cpu
-        rss = _rss_mb(process.pid)
+        cpu = cpu_s(process.pid)
+        done, errors = asyncio.run(
+            load(url, args.seconds, args.concurrency, body=BODY, headers=HEADERS)
+        )
+        cpu = cpu_s(process.pid) - cpu
+        rss = rss_mb(process.pid)
     finally:
-        _stop(process)
+        stop(process)
     return Figures(name, done / args.seconds, 1000 * cpu / max(1, done), rss, errors)
 
 
@@ -387,28 +276,9 @@ def main() -> None:
             parser.error("--pin needs at least two CPUs")
         args.proxy_cpus = {cpus[0]}
         os.sched_setaffinity(0, set(cpus[1:]))  # the load generator, and the fakes it starts
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        scratch = Path(scratch_dir)
-        world = scratch / "upstream.yaml"
-        world.write_text(UPSTREAM, encoding="utf-8")
-        ready_file = scratch / "ready.json"
-        fakes = subprocess.Popen(
-            [sys.executable, "-m", "simulator.cli", "fakes", "--world", str(world),
-             "--ready-file", str(ready_file)],
-            cwd=ROOT, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while not ready_file.exists():
-                if fakes.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the fake upstream did not start")
-                time.sleep(0.05)
-            base_url = json.loads(ready_file.read_text())["deployments"]["gpt-4o@openai"][
-                "base_url"
-            ]
-            results = run_all(args, scratch, base_url)
-        finally:
-            _stop(fakes)
+    with tempfile.TemporaryDirectory() as scratch_dir, fake_world() as upstream:
+        base_url = upstream["deployments"]["gpt-4o@openai"]["base_url"]
+        results = run_all(args, Path(scratch_dir), base_url)
     report(results)
 
 
@@ -422,7 +292,7 @@ def measure_gateway(
         GATEWAY_POLICY.format(base_url=base_url, key_sha256=digest, plain_clients=plain_clients)
     )
     audit = scratch / f"audit-{plain_clients}.jsonl"
-    port = _free_port()
+    port = free_port()
     serve = ["-m", "simulator.cli", "serve", "--policy", str(policy), "--port", str(port),
              "--audit-log", str(audit)]  # fmt: skip
     if args.profile is not None:
@@ -445,7 +315,7 @@ def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figu
     """
     modes = ("stream", "whole") if args.plain_clients == "both" else (args.plain_clients,)
     results = [measure_gateway(args, scratch, base_url, mode) for mode in modes]
-    port = _free_port()
+    port = free_port()
     upstream = base_url + "/chat/completions"
     results.append(
         measure("bare aiohttp pass-through proxy",
@@ -473,7 +343,7 @@ def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figu
     for label, template in (("minimal", LITELLM_CONFIG), ("like-for-like", LITELLM_LIKE_FOR_LIKE)):
         config = scratch / f"litellm-{label}.yaml"
         config.write_text(template.format(base_url=base_url), encoding="utf-8")
-        port = _free_port()
+        port = free_port()
         try:
             results.append(
                 measure(f"LiteLLM proxy (1 worker, {label})",
