@@ -12,12 +12,13 @@ struck names the outcome: no token yet is `timeout` (a silent provider), a gap a
 tokens is `stream_stall`, the request deadline is `timeout`. Connection failures
 before the status line are `connect`; after it, a broken stream is `stream_cut`.
 
-A *whole* attempt (`resilience.streaming.plain_clients: whole`, a non-streaming client,
-an adapter with a non-streaming endpoint) has no tokens to time: the response headers
-are its first token (`first_token_by` guards time to headers, and the engine hears
-`FirstTokenReceived` then), `deadline` alone guards reading the body, so it never
-stalls; a body cut short, or one that is not a whole JSON answer, is `stream_cut`. The
-decoder turns the answer into the same pieces, so the rest is the streamed path's.
+A *whole* attempt (`resilience.streaming.plain_clients: whole` and a non-streaming
+client; every adapter has the vendor's non-streaming endpoint) has no tokens to time:
+the response headers are its first token (`first_token_by` guards time to headers, and
+the engine hears `FirstTokenReceived` then), `deadline` alone guards reading the body,
+so it never stalls; a body cut short, or one that is not a whole JSON answer, is
+`stream_cut`. The decoder turns the answer into the same pieces, so the rest is the
+streamed path's.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ async def run_attempt(
     """Carry out `send`; never raises for anything the wire does (only on cancellation).
 
     `whole` asks for the vendor's non-streaming endpoint when the client does not stream
-    (`sink` is None) and the adapter has one; otherwise the attempt is streamed.
+    (`sink` is None); otherwise the attempt is streamed.
     """
     loop = asyncio.get_running_loop()
     progress = _Progress(deployment.model)
@@ -121,10 +122,8 @@ async def run_attempt(
             detail=detail,
         )
 
-    request = adapter.whole_request(chat.body, deployment) if whole and sink is None else None
-    whole = request is not None
-    if request is None:
-        request = adapter.request(chat.body, deployment)
+    whole = whole and sink is None
+    request = adapter.build(chat.body, deployment, stream=not whole)
     connect_s = max(0.001, send.connect_by + offset - loop.time())
     try:
         async with asyncio.timeout_at(send.first_token_by + offset) as timer:

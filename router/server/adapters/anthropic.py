@@ -324,17 +324,11 @@ class AnthropicAdapter(Adapter):
 
     protocol: ClassVar[str] = "anthropic"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The streamed Messages request, authenticated with `x-api-key`."""
-        return self._build(body, deployment, stream=True)
-
-    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The same request with `stream: false`: one `message` comes back."""
-        return self._build(body, deployment, stream=False)
-
-    def _build(
+    def build(
         self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
     ) -> UpstreamRequest:
+        """The Messages request, authenticated with `x-api-key`; with `stream: false` one
+        `message` comes back."""
         base = deployment.base_url.rstrip("/")
         url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         headers = {

@@ -11,7 +11,7 @@ a first token and gaps between tokens, so the engine's first-token and idle dead
 mean the same thing here as in the simulator, and a non-streaming client simply gets
 the pieces assembled (`router.server.completion`). A policy may trade that agreement
 for CPU (`resilience.streaming.plain_clients: whole`): a non-streaming client's attempt
-then goes to the vendor's non-streaming endpoint (`Adapter.whole_request`) and the
+then goes to the vendor's non-streaming endpoint (`Adapter.build(stream=False)`) and the
 JSON answer is read in one go by the same decoder (`StreamDecoder.feed_whole`), which
 turns it into the very pieces, usage and errors the stream would have given — the
 translation tables are the stream decoder's, so the two paths cannot drift apart.
@@ -187,18 +187,20 @@ class Adapter(ABC):
     protocol: ClassVar[str]
 
     @abstractmethod
+    def build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
+        """The vendor's request for the client's validated OpenAI body: its streaming
+        endpoint, or (`stream=False`) its non-streaming one, whose answer is read whole
+        and given to the decoder's `feed_whole`."""
+
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The vendor's streamed request for the client's validated OpenAI body."""
+        """The streamed request (every attempt, unless `whole_request` is asked for)."""
+        return self.build(body, deployment, stream=True)
 
-    def whole_request(
-        self, body: Mapping[str, Any], deployment: Deployment
-    ) -> UpstreamRequest | None:
-        """The vendor's non-streaming request for the same body, or None when the vendor
-        has no such endpoint (the attempt is then streamed as usual).
-
-        Its answer is read whole and given to the decoder's `feed_whole`.
-        """
-        return None
+    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
+        """The non-streaming request (`resilience.streaming.plain_clients: whole`)."""
+        return self.build(body, deployment, stream=False)
 
     @abstractmethod
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:

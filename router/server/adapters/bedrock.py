@@ -376,22 +376,15 @@ class BedrockAdapter(Adapter):
 
     protocol: ClassVar[str] = "bedrock"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The signed ConverseStream request.
+    def build(
+        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
+    ) -> UpstreamRequest:
+        """The signed ConverseStream request, or (`stream=False`) the same body to `/converse`.
 
         The signature covers the exact body bytes, so the body is serialised here, once,
         signed over, and sent as those very bytes (`UpstreamRequest.content`).
         The model id keeps its `:` unescaped because that is how the path goes out.
         """
-        return self._build(body, deployment, stream=True)
-
-    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The same body, signed, to `/converse`: one JSON answer comes back."""
-        return self._build(body, deployment, stream=False)
-
-    def _build(
-        self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
-    ) -> UpstreamRequest:
         converse = to_converse_request(body)
         content = json.dumps(converse).encode()
         base = deployment.base_url.rstrip("/")

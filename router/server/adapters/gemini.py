@@ -349,17 +349,11 @@ class GeminiAdapter(Adapter):
 
     protocol: ClassVar[str] = "gemini"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The streamed `GenerateContentRequest`, authenticated with `x-goog-api-key`."""
-        return self._build(body, deployment, stream=True)
-
-    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The same request to `:generateContent`, answered by one JSON response."""
-        return self._build(body, deployment, stream=False)
-
-    def _build(
+    def build(
         self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
     ) -> UpstreamRequest:
+        """The `GenerateContentRequest`, authenticated with `x-goog-api-key`, to
+        `:streamGenerateContent` (SSE) or `:generateContent` (one JSON response)."""
         base = deployment.base_url.rstrip("/")
         if not base.endswith(("/v1beta", "/v1")) and "/publishers/" not in base:
             base += "/v1beta"  # a Vertex AI base URL (…/publishers/google) is complete as it is

@@ -163,18 +163,11 @@ class OpenAIAdapter(Adapter):
 
     protocol: ClassVar[str] = "openai"
 
-    def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The client's body, with the deployment's model and a usage-reporting stream."""
-        return self.build(body, deployment, stream=True)
-
-    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The client's body with the deployment's model, not streamed."""
-        return self.build(body, deployment, stream=False)
-
     def build(
         self, body: Mapping[str, Any], deployment: Deployment, *, stream: bool
     ) -> UpstreamRequest:
-        """The request either way; the one place OpenAI-family subclasses reshape it."""
+        """The client's body with the deployment's model, streamed with usage or not; the one
+        place OpenAI-family subclasses reshape it."""
         upstream = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
         upstream["model"] = deployment.model
         upstream["stream"] = stream
