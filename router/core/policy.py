@@ -15,9 +15,9 @@ or a `ConfigError` listing every issue with its file, line and field path.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import (
@@ -298,18 +298,28 @@ class Policy(_Model):
                 return deployment
         raise KeyError(deployment_id)
 
-    def tenant_for_key(self, api_key: str) -> str | None:
-        """The tenant whose key hashes to this one (constant-time compare), if any.
+    @cached_property
+    def _key_index(self) -> tuple[dict[str, Tenant], dict[str, str]]:
+        """Tenant by key digest, with the `tenants` it was built from."""
+        owners = {
+            digest: name for name, tenant in self.tenants.items() for digest in tenant.key_sha256
+        }
+        return self.tenants, owners
 
-        Policies store only SHA-256 digests, so a leaked policy file leaks no key.
+    def tenant_for_key(self, api_key: str) -> str | None:
+        """The tenant whose key hashes to this one, if any.
+
+        Policies store only SHA-256 digests, so a leaked policy file leaks no key. The
+        lookup is by digest, one dict probe however many tenants there are: its timing
+        can at most hint at a stored *digest*, and a digest does not lead back to a key.
+        The index is rebuilt when `tenants` is another object than it was built from
+        (`model_copy(update=...)` copies the cached index along with the fields).
         """
-        digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-        found = None
-        for name, tenant in self.tenants.items():
-            for known in tenant.key_sha256:
-                if hmac.compare_digest(known, digest):
-                    found = name
-        return found
+        tenants, owners = self._key_index
+        if tenants is not self.tenants:
+            del self.__dict__["_key_index"]
+            tenants, owners = self._key_index
+        return owners.get(hashlib.sha256(api_key.encode("utf-8")).hexdigest())
 
     def route(self, name: str) -> Route:
         """The route with this name (KeyError when absent)."""
@@ -414,10 +424,17 @@ def _cross_references(data: Any) -> list[tuple[FieldPath, str]]:
         if route.get("strategy") == "weighted" and not weights:
             problems.append((("routes", i, "weights"), "strategy 'weighted' needs weights"))
     tenants = data.get("tenants") if isinstance(data, dict) else None
+    owner_of: dict[str, str] = {}
     for tenant_name, tenant in (tenants or {}).items() if isinstance(tenants, dict) else ():
         if not isinstance(tenant, dict):
             continue
         base: FieldPath = ("tenants", tenant_name)
+        for j, digest in _names(tenant.get("key_sha256")):
+            owner = owner_of.setdefault(digest, tenant_name)
+            if owner != tenant_name:
+                problems.append(
+                    ((*base, "key_sha256", j), f"this key already belongs to tenant {owner!r}")
+                )
         spend = tenant.get("spend")
         if isinstance(spend, dict):
             degrade_to, soft, hard = (

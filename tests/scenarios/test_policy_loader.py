@@ -258,6 +258,12 @@ FIELD_CASES = [
         id="uppercase-key-sha256",
     ),
     pytest.param(
+        policy(tail=TENANTS + f"  beta:\n    key_sha256: [{KEY_HASH}] {MARK}\n"),
+        "tenants.beta.key_sha256[0]",
+        "this key already belongs to tenant 'acme'",
+        id="key-of-two-tenants",
+    ),
+    pytest.param(
         policy(("  acme:\n", f"  acme:\n    routes: [default, premium] {MARK}\n"), tail=TENANTS),
         "tenants.acme.routes[1]",
         "unknown route 'premium'",

@@ -31,6 +31,21 @@ def test_tenant_is_found_by_the_hash_of_its_key_only() -> None:
     assert digest not in repr(policy.tenants["other"])
 
 
+def test_tenant_lookup_follows_a_copy_with_other_tenants() -> None:
+    """The digest index is rebuilt when `tenants` changes, and is one probe among many."""
+    keys = {f"t{i}": f"sk-{i}" for i in range(500)}
+    tenants = {
+        name: {"key_sha256": [hashlib.sha256(key.encode()).hexdigest()]}
+        for name, key in keys.items()
+    }
+    policy = make_policy(tenants=tenants)
+    assert all(policy.tenant_for_key(key) == name for name, key in keys.items())
+    moved = policy.model_copy(update={"tenants": {"solo": policy.tenants["t7"]}})
+    assert moved.tenant_for_key("sk-7") == "solo"
+    assert moved.tenant_for_key("sk-8") is None
+    assert policy.tenant_for_key("sk-8") == "t8"
+
+
 @pytest.mark.parametrize(
     ("path", "value"),
     [
