@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 
@@ -86,24 +87,27 @@ class UpstreamError:
         return str(error.get("message", "")) if isinstance(error, Mapping) else ""
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """Tokens the vendor bills for one attempt."""
 
     input_tokens: int = 0
     output_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+_NO_DELTA: Mapping[str, Any] = MappingProxyType({})
+
+
+class Piece(NamedTuple):
     """One OpenAI `delta` (content, tool-call fragment or role), or a finish reason.
 
     `tokens` is how many output tokens the piece carries (content and tool-call
     fragments count one each): the gateway reports it as delivered once the piece has
     reached the client, which is what tells the engine a transparent failover is over.
+    Pieces and `Usage` are named tuples, not frozen dataclasses, for the reason
+    `SseEvent` is: several are made per network read.
     """
 
-    delta: Mapping[str, Any] = field(default_factory=dict)
+    delta: Mapping[str, Any] = _NO_DELTA
     finish_reason: str | None = None
     tokens: int = 0
 

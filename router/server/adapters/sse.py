@@ -11,14 +11,17 @@ per-line `line` is kept for callers that have lines, and is what `feed` must agr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["SseEvent", "SseParser"]
 
 
-@dataclass(frozen=True, slots=True)
-class SseEvent:
-    """One event: its name (empty when unnamed) and its data."""
+class SseEvent(NamedTuple):
+    """One event: its name (empty when unnamed) and its data.
+
+    A named tuple, not a frozen dataclass: one is made per event of every upstream
+    stream, and a tuple is built in half the time.
+    """
 
     event: str
     data: str
