@@ -15,7 +15,7 @@ before the status line are `connect`; after it, a broken stream is `stream_cut`.
 A *whole* attempt (`resilience.streaming.plain_clients: whole` and a non-streaming
 client; every adapter has the vendor's non-streaming endpoint) has no tokens to time:
 the response headers are its first token (`first_token_by` guards time to headers, and
-the engine hears `FirstTokenReceived` then), `deadline` alone guards reading the body,
+`on_first_token` is called then), `deadline` alone guards reading the body,
 so it never stalls; a body cut short, or one that is not a whole JSON answer, is
 `stream_cut`. The decoder turns the answer into the same pieces, so the rest is the
 streamed path's.

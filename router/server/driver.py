@@ -9,8 +9,10 @@ to wait, when to give up are all the engine's answers.
 
 - `RequestArrived` → decisions, carried out at once:
 - `SendAttempt` → an asyncio task runs the upstream call (`router.server.attempt`)
-  under the decision's deadlines and reports `FirstTokenReceived` and then
-  `AttemptFinished`, with the outcome, Retry-After, tokens billed and delivered.
+  under the decision's deadlines and reports `AttemptFinished`, with the outcome,
+  Retry-After, tokens billed and delivered, and when the first token came (in the
+  event, as the simulator does, rather than as a `FirstTokenReceived` of its own: the
+  engine only notes the time, so one event per attempt is saved).
   With `resilience.streaming.plain_clients: whole` a non-streaming client's attempts
   are read as whole answers, and the response headers are the first token.
 - `Wait` → `loop.call_at` → `TimerFired`.
@@ -45,7 +47,6 @@ from router.core.engine import ANONYMOUS, Engine
 from router.core.events import (
     AttemptFinished,
     Event,
-    FirstTokenReceived,
     RequestArrived,
     RequestCancelled,
     TimerFired,
@@ -262,9 +263,11 @@ class Driver:
     async def _attempt(self, send: SendAttempt, call: Call) -> None:
         """Run one attempt and report it, whatever happens (cancellation included)."""
         deployment = self._deployments[send.deployment]
+        first_token_at: float | None = None
 
         def first_token() -> None:
-            self._feed(FirstTokenReceived(at=self.now(), attempt_id=send.attempt_id))
+            nonlocal first_token_at
+            first_token_at = self.now()
 
         try:
             result = await run_attempt(
@@ -308,5 +311,6 @@ class Driver:
                 delivered_tokens=result.delivered,
                 retry_after_s=result.retry_after_s,
                 detail=result.detail,
+                first_token_at=first_token_at,
             )
         )

@@ -150,6 +150,8 @@ def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
     assert sorted(requests["final"]) == ["ok", "rejected"]
     assert set(requests["tenant"]) == {"acme"}
     assert list(attempts["outcome"]) == ["ok"] and list(attempts["deployment"]) == ["gpt@openai"]
+    answered = attempts.iloc[0]  # its time to first token, as the gateway saw the token come
+    assert 0 < answered["ttft_s"] < answered["end_s"] - answered["start_s"]
     # reports/ reads the live run as it reads a simulated one.
     context = RunContext(duration=60.0, faults=(), recovery_window=60.0, primaries=frozenset())
     metrics = compute_metrics(attempts, requests, context)
