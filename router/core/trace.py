@@ -13,6 +13,7 @@ driver builds its DataFrames. Rows (`AttemptRow`, `RequestRow`) are built on dem
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal, NamedTuple
 
 __all__ = [
@@ -117,6 +118,20 @@ class _Table:
         for name in self.FIELDS:
             del getattr(self, name)[:]
 
+    def _row_values(self) -> Iterator[tuple[Any, ...]]:
+        """Each row's values in `FIELDS` order: None back for `MISSING`, flags as bools."""
+        columns: list[Iterable[Any]] = []
+        for name in self.FIELDS:
+            column = getattr(self, name)
+            if name in self.NULLABLE_INTS:
+                column = [None if value != value else int(value) for value in column]
+            elif name in self.NULLABLE:
+                column = [_nullable(value) for value in column]
+            elif isinstance(column, array) and column.typecode == "b":
+                column = map(bool, column)
+            columns.append(column)
+        return zip(*columns, strict=True)
+
 
 class AttemptColumns(_Table):
     """The attempt table, one column per `AttemptRow` field, in the same order.
@@ -171,31 +186,7 @@ class AttemptColumns(_Table):
 
     def rows(self) -> list[AttemptRow]:
         """The table as rows, None back in place of `MISSING`."""
-        status = [None if code != code else int(code) for code in self.http_status]
-        ttft = [_nullable(value) for value in self.ttft_s]
-        return [
-            AttemptRow._make(values)
-            for values in zip(
-                self.request_id,
-                self.tenant,
-                self.route,
-                self.task,
-                self.arrival_s,
-                self.attempt,
-                self.origin,
-                self.deployment,
-                self.start_s,
-                self.end_s,
-                self.outcome,
-                status,
-                self.input_tokens,
-                self.output_tokens,
-                self.cost_usd,
-                self.reason,
-                ttft,
-                strict=True,
-            )
-        ]
+        return [AttemptRow._make(values) for values in self._row_values()]
 
 
 class RequestColumns(_Table):
@@ -242,26 +233,7 @@ class RequestColumns(_Table):
 
     def rows(self) -> list[RequestRow]:
         """The table as rows."""
-        return [
-            RequestRow._make(values)
-            for values in zip(
-                self.request_id,
-                self.tenant,
-                self.route,
-                self.task,
-                self.arrival_s,
-                self.done_s,
-                self.final,
-                self.served_by,
-                self.attempts,
-                self.cost_usd,
-                map(bool, self.complete),
-                map(bool, self.compliant),
-                self.reason,
-                self.client_attempt,
-                strict=True,
-            )
-        ]
+        return [RequestRow._make(values) for values in self._row_values()]
 
 
 class TraceRecorder:
