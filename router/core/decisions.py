@@ -17,6 +17,7 @@ from router.core.outcomes import Outcome
 from router.core.reasons import Reason
 
 __all__ = [
+    "PASSED_THROUGH",
     "REJECT_STATUS",
     "TERMINAL",
     "CancelAttempt",
@@ -81,9 +82,10 @@ class CompleteRequest(NamedTuple):
 class FailRequest(NamedTuple):
     """End the request with an error after trying.
 
-    `outcome` and `http_status` are the *original* failure (a later fallback's
-    refusal never masks it); `in_band` means bytes already reached the client, so
-    the error goes out as a stream event rather than a status line.
+    `outcome` is the *original* failure (a later fallback's refusal never masks it)
+    and `http_status` the client's status for it (`status_for`); `in_band` means
+    bytes already reached the client, so the error goes out as a stream event rather
+    than a status line.
     """
 
     request_id: str
@@ -133,14 +135,28 @@ _OUTCOME_STATUS: dict[Outcome, int] = {
 }
 
 
-def status_for(outcome: Outcome | None, reason: Reason) -> int:
+PASSED_THROUGH = frozenset({400, 409, 413, 422, 429, 500, 502, 503, 504})
+"""Vendor statuses a client sees as they are: they mean to it what they meant to us."""
+
+_OPERATOR_OUTCOMES = frozenset({Outcome.AUTH, Outcome.MODEL_GONE})
+
+
+def status_for(outcome: Outcome | None, reason: Reason, upstream: int | None = None) -> int:
     """The status a gateway answers with when a request fails for `reason` after `outcome`.
 
-    Upstream auth and model errors are the operator's problem, not the client's,
-    so they surface as 502 rather than leaking the provider's 401/404.
+    `upstream` is the vendor's status for that outcome. A client sees it when it means
+    the same to the client: its own request was at fault (400, 413, 422, ...) or the
+    provider is busy or failing (429, 5xx), so the client's SDK retries or not as it
+    would against the vendor. Upstream auth and model errors are the operator's
+    problem, not the client's, so they surface as 502 rather than leaking the
+    provider's 401/403/404 (which an SDK reads as *its* key or model being wrong).
+    Statuses outside RFC 9110 (Anthropic's 529, Cloudflare's 52x) become the
+    outcome's standard one, which every HTTP client understands.
     """
     if reason in REJECT_STATUS:
         return REJECT_STATUS[reason]
     if outcome is None:
         return 503
+    if upstream in PASSED_THROUGH and outcome not in _OPERATOR_OUTCOMES:
+        return upstream
     return _OUTCOME_STATUS.get(outcome, 502)

@@ -720,7 +720,7 @@ class Engine:
                 request_id=request.id,
                 reason=reason,
                 outcome=outcome,
-                http_status=status or status_for(outcome, reason),
+                http_status=status_for(outcome, reason, status),
                 attempts=request.attempts,
                 in_band=request.delivered > 0,
                 detail=detail,

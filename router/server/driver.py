@@ -58,7 +58,7 @@ from router.server.adapters import Adapter, adapter_for
 from router.server.adapters.base import UpstreamError
 from router.server.attempt import AttemptResult, run_attempt
 from router.server.client_context import ClientContext
-from router.server.errors import ClientError
+from router.server.errors import ClientError, for_client
 from router.server.ingress import ChatRequest
 from router.server.pools import Pools
 from router.server.stream import ClientStream
@@ -294,7 +294,7 @@ class Driver:
             # The engine surfaces its *first* failure; the body must be that attempt's too.
             call.failed = True
             if result.error is not None:
-                call.first_error = (deployment.id, result.error)
+                call.first_error = (deployment.id, for_client(result.error, deployment.id))
         usage = result.usage
         self.attempt_counts[(deployment.id, result.outcome.value)] += 1
         cost = self._candidates[deployment.id].cost(usage.input_tokens, usage.output_tokens)

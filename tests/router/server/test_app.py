@@ -186,6 +186,21 @@ def test_persistent_429_with_nothing_left_surfaces_the_original_error() -> None:
         assert len(gw.attempts()) == 3
 
 
+def test_an_upstream_auth_failure_is_a_502_not_the_clients_401() -> None:
+    """The gateway's upstream key was refused: the client's key is fine, so no 401, and
+    the vendor's message (which echoes part of the gateway's key) is not passed on."""
+    with gateway(models={"gpt@openai": "gpt-4o~auth"}) as gw:
+        with pytest.raises(openai.InternalServerError) as raised:
+            gw.client.chat.completions.create(model="solo", messages=PING)
+        error = raised.value
+        assert error.status_code == 502
+        assert isinstance(error.body, dict) and error.body["code"] == "upstream_auth_failed"
+        assert "gpt@openai" in error.message and "sk-" not in error.message
+        assert error.response.headers[DEPLOYMENT_HEADER] == "gpt@openai"
+        assert gw.tried()[0] == ("gpt@openai", "auth")
+        assert gw.attempts()[0].http_status == 401
+
+
 def test_one_500_then_healthy_is_one_retry_on_the_same_deployment() -> None:
     policy = load_policy(retries={"backoff": {"kind": "equal", "base_s": 0.6, "cap_s": 1.0}})
     with gateway(policy=policy) as gw:
