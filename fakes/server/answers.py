@@ -85,5 +85,6 @@ def answer_for(
     if context_window is not None and call.input_tokens + wanted > context_window:
         wanted, finish = max(0, context_window - call.input_tokens), Finish.CONTEXT
     rng = _rng(call)
-    pieces = tuple(("" if i == 0 else " ") + rng.choice(_WORDS) for i in range(wanted))
+    first = " " if call.carries_on else ""  # a continuation's first word follows the prefill's
+    pieces = tuple((first if i == 0 else " ") + rng.choice(_WORDS) for i in range(wanted))
     return Answer(pieces, (), finish, call.input_tokens, wanted)

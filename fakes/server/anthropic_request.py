@@ -55,6 +55,7 @@ def parse_call(body: Any) -> Call:
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice")),
         fault=fault,
+        carries_on=body["messages"][-1].get("role") == "assistant" and any(messages[-1]),
     )
 
 
@@ -99,7 +100,22 @@ def _messages(body: Mapping[str, Any]) -> list[list[str]]:
     _need(bool(messages), "messages: at least one message is required")
     turns = [_message_pieces(i, m, final=i == len(messages) - 1) for i, m in enumerate(messages)]
     _check_tool_pairing(messages)
+    _need(
+        not _prefill_ends_in_space(messages[-1]),
+        "messages: final assistant content cannot end with trailing whitespace",
+    )
     return turns
+
+
+def _prefill_ends_in_space(message: Mapping[str, Any]) -> bool:
+    """A final assistant message is a prefill, and the API refuses one ending in whitespace."""
+    if message.get("role") != "assistant":
+        return False
+    content = message["content"]
+    if isinstance(content, list):
+        last = content[-1] if content else {}
+        content = last.get("text", "") if last.get("type") == "text" else ""
+    return bool(content) and content != content.rstrip()
 
 
 def _message_pieces(i: int, message: Any, *, final: bool) -> list[str]:

@@ -95,7 +95,14 @@ class MistralWire(OpenAIWire):
     # -- requests -------------------------------------------------------------------
 
     def _check(self, chat: ChatRequest) -> None:
-        """Every tool-call id in the history is 9 alphanumerics; calls and results pair up."""
+        """Every tool-call id in the history is 9 alphanumerics; calls and results pair up;
+        a final assistant message is a prefix to carry on from, and must say so."""
+        last = chat.turns[-1]
+        if last.role == "assistant" and not last.calls and not last.prefix:
+            raise Invalid(
+                "Expected last role User or Tool (or Assistant with prefix True) for serving "
+                "but got assistant"
+            )
         for turn in chat.turns:
             for sent in (*turn.calls, *([turn.answers] if turn.answers is not None else [])):
                 if not valid_tool_call_id(sent):

@@ -79,7 +79,8 @@ class Turn:
     """One message: its role, text pieces (for token counting), and tool-call ids.
 
     `calls` are the ids of an assistant message's tool calls; `answers` is a tool
-    message's `tool_call_id`.
+    message's `tool_call_id`; `prefix` is Mistral's flag on an assistant message the
+    answer must carry on from.
     """
 
     index: int
@@ -87,6 +88,7 @@ class Turn:
     pieces: tuple[str, ...]
     calls: tuple[str, ...] = ()
     answers: str | None = None
+    prefix: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,7 @@ def _turn(index: int, message: object) -> Turn:
         raise _missing(f"{where}.content")
     pieces = _content(f"{where}.content", content) + call_pieces
     answers = _tool_call_id(where, message) if role == "tool" else None
-    return Turn(index, role, pieces, calls, answers)
+    return Turn(index, role, pieces, calls, answers, message.get("prefix") is True)
 
 
 def _content(where: str, content: object) -> tuple[str, ...]:

@@ -234,6 +234,7 @@ class OpenAIWire(Wire):
             include_usage=chat.include_usage,
             fault=fault,
             deployment=model if deployment is not None else None,
+            carries_on=_carries_on(chat.turns[-1]),
         )
 
     async def _list_models(self, request: web.Request, models: Sequence[str]) -> web.Response:
@@ -525,3 +526,8 @@ class OpenAIStream(StreamEncoder):
         if self._call.include_usage:
             chunk["usage"] = None
         return sse(chunk)
+
+
+def _carries_on(last: Turn) -> bool:
+    """A final assistant message with text and no tool calls is an answer to carry on."""
+    return last.role == "assistant" and any(last.pieces) and not last.calls

@@ -104,7 +104,8 @@ class Call:
     name the path carried when the vendor routes by path (Azure deployment, Bedrock
     model id, Gemini model), else None. `tool_choice` is `auto`, `none`, `required`,
     or `tool:<name>`. `prompt` joins every text the client sent, so answers are a
-    deterministic function of it.
+    deterministic function of it. `carries_on` marks a request ending in the assistant's
+    own unfinished text (a prefill), which the answer continues.
     """
 
     protocol: str
@@ -118,6 +119,7 @@ class Call:
     include_usage: bool = False
     fault: str | None = None
     deployment: str | None = None
+    carries_on: bool = False
 
     def wants_tool(self) -> ToolSpec | None:
         """The tool the answer should call, or None for a text answer.

@@ -392,6 +392,7 @@ def said(content: object) -> list[dict[str, object]]:
     return [{"role": "user", "content": content}]
 
 
+TEXT_ENDING_IN_SPACE = {"type": "text", "text": "Hel\n"}
 STRAY_RESULT = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9"}]}
 VALID: dict[str, Any] = {"model": "fake-model", "max_tokens": 9, "messages": HELLO}
 
@@ -419,6 +420,9 @@ VALID: dict[str, Any] = {"model": "fake-model", "max_tokens": 9, "messages": HEL
         ({"tool_choice": {"type": "maybe"}}, "tool_choice.type:"),
         ({"tool_choice": {"type": "tool"}}, "tool_choice.tool.name:"),
         ({"stream": "yes"}, "stream:"),
+        ({"messages": [*HELLO, {"role": "assistant", "content": "Hel "}]}, "messages: final"),
+        ({"messages": [*HELLO, {"role": "assistant", "content": [TEXT_ENDING_IN_SPACE]}]},
+         "messages: final"),
     ],
 )  # fmt: skip
 def test_invalid_requests_name_the_field(url: str, change: dict[str, Any], field: str) -> None:
@@ -442,6 +446,13 @@ def test_consecutive_user_turns_are_merged_not_refused(url: str) -> None:
     code, answer = post(url, body)
     assert code == 200
     assert answer["usage"]["input_tokens"] == count_prompt([["hello"], ["again"]])
+
+
+def test_final_assistant_prefill_is_carried_on_from(url: str) -> None:
+    body = {**VALID, "messages": [*HELLO, {"role": "assistant", "content": "Hello"}]}
+    code, answer = post(url, body)
+    assert code == 200 and answer["content"][0]["type"] == "text"
+    assert answer["content"][0]["text"].startswith(" ")  # its next word, after "Hello"
 
 
 def test_final_assistant_prefill_may_be_empty(url: str) -> None:

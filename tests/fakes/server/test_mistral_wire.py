@@ -178,6 +178,17 @@ def test_unanswered_tool_calls_are_refused(client: openai.OpenAI) -> None:
     assert "Not the same number of function calls and responses" in caught.value.message
 
 
+def test_a_final_assistant_message_is_a_prefix_only_when_flagged(client: openai.OpenAI) -> None:
+    partial = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hel"}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="mistral-small-latest", messages=partial)
+    assert "Expected last role User or Tool (or Assistant with prefix True)" in caught.value.message
+    partial[-1]["prefix"] = True
+    answer = client.chat.completions.create(model="mistral-small-latest", messages=partial)
+    assert answer.choices[0].finish_reason == "stop"
+    assert (answer.choices[0].message.content or "").startswith(" ")  # carried on from "Hel"
+
+
 @pytest.mark.parametrize(
     ("fault", "exception", "type_", "code"),
     [
