@@ -29,6 +29,7 @@ from router.core.errors import (
     ProtocolViolation,
 )
 from router.core.events import (
+    UNRESUMABLE,
     AttemptFinished,
     Event,
     FirstTokenReceived,
@@ -52,6 +53,7 @@ __all__ = [
     "REQUEST_COLUMNS",
     "TERMINAL",
     "UNLIMITED",
+    "UNRESUMABLE",
     "AdaptiveThrottle",
     "Admission",
     "AttemptFinished",

@@ -61,6 +61,7 @@ from router.core.decisions import (
 from router.core.domains import DomainDetector, DomainVerdict
 from router.core.errors import ProtocolViolation
 from router.core.events import (
+    UNRESUMABLE,
     AttemptFinished,
     Event,
     FirstTokenReceived,
@@ -628,10 +629,14 @@ class Engine:
         if request.first_failure is None:
             request.first_failure = (outcome, event.http_status, event.detail)
         request.delivered += event.delivered_tokens
+        if request.delivered and (
+            self._after_first_byte == "error"
+            or disposition is Disposition.FAIL_FAST  # a fallback refused the continuation
+            or UNRESUMABLE in event.signals
+        ):
+            return self._fail(request, at, Reason.STREAM_INTERRUPTED)
         if disposition is Disposition.FAIL_FAST:
             return self._fail(request, at, Reason.CLIENT_ERROR)
-        if request.delivered and self._after_first_byte == "error":
-            return self._fail(request, at, Reason.STREAM_INTERRUPTED)
         index = attempt.candidate.index
         if disposition is Disposition.RETRY_SAME:
             return self._retry_or_fail_over(request, attempt, event)

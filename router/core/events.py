@@ -18,6 +18,7 @@ from typing import NamedTuple
 from router.core.outcomes import Outcome
 
 __all__ = [
+    "UNRESUMABLE",
     "AttemptFinished",
     "Event",
     "FirstTokenReceived",
@@ -25,6 +26,11 @@ __all__ = [
     "RequestCancelled",
     "TimerFired",
 ]
+
+UNRESUMABLE = "unresumable"
+"""Signal: what already reached the client cannot be carried on by another provider (a
+tool call was under way), so a break after it ends the request in-band even where the
+policy would continue the answer on a fallback."""
 
 
 class RequestArrived(NamedTuple):
@@ -65,7 +71,7 @@ class AttemptFinished(NamedTuple):
     to the client, so the engine knows whether a transparent failover is still
     possible. `retry_after_s` is the provider's Retry-After in any vendor form,
     already parsed. `signals` carries answer-quality hints for cascades
-    (`refusal`, `truncated`, `low_confidence`, ...). `first_token_at` lets a
+    (`refusal`, `truncated`, `low_confidence`, ...) and `UNRESUMABLE`. `first_token_at` lets a
     driver that did not send `FirstTokenReceived` (the simulator, to save an
     event per attempt) say when the first token came.
     """

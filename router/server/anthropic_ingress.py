@@ -332,6 +332,8 @@ class AnthropicStream(ClientStream):
         if not self.committed:
             await super().piece(piece, model)
             return
+        if self._trim:
+            piece = self._trimmed(piece)
         await self._send(piece)
 
     async def finish(self, usage: Usage) -> web.StreamResponse:
@@ -371,7 +373,7 @@ class AnthropicStream(ClientStream):
 
     async def _send(self, piece: Piece) -> None:
         await self._write(b"".join(self._render(piece)))
-        self.delivered += piece.tokens
+        self._note(piece)
 
     def _close_block(self) -> bytes:
         if self._open is None:

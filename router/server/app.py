@@ -213,11 +213,6 @@ def create_app(
 
     def build(policy: Policy) -> tuple[Driver, Pools]:
         """Everything one policy needs; also what a reload validates a new policy with."""
-        if policy.resilience.streaming.after_first_byte == "continue":
-            raise ValueError(
-                "resilience.streaming.after_first_byte: 'continue' is not supported by the "
-                "gateway yet (continuing an answer on a fallback); use 'error'"
-            )
         pools = Pools(policy.deployments, resolver=resolver)
         return Driver(policy, pools, rng=rng, trace=trace), pools
 

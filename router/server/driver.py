@@ -16,6 +16,11 @@ to wait, when to give up are all the engine's answers.
   With `resilience.streaming.plain_clients: whole` a non-streaming client's attempts
   are read as whole answers, and the response headers are the first token.
 - `Wait` → `loop.call_at` → `TimerFired`.
+  A `SendAttempt` with `resume_after_tokens` carries on an answer that broke after
+  reaching the client (`after_first_byte: continue`): the fallback is asked to continue
+  from the text the client has (`Adapter.continued`), and its pieces follow on the same
+  response. An answer that broke inside a tool call reports `UNRESUMABLE`, so the
+  engine ends it in-band instead.
 - `CancelAttempt` → the task is cancelled; it still reports `AttemptFinished` (billed).
 - `CompleteRequest` / `FailRequest` / `RejectRequest` → the client's future resolves
   and the HTTP handler answers (`router.server.app`).
@@ -45,6 +50,7 @@ from router.core.decisions import (
 )
 from router.core.engine import ANONYMOUS, Engine
 from router.core.events import (
+    UNRESUMABLE,
     AttemptFinished,
     Event,
     RequestArrived,
@@ -69,6 +75,9 @@ Terminal = CompleteRequest | FailRequest | RejectRequest
 
 _FINAL = {CompleteRequest: "ok", FailRequest: "error", RejectRequest: "rejected"}
 """The `final` label of the request counter, by terminal decision."""
+
+_NO_SIGNALS: frozenset[str] = frozenset()
+_UNRESUMABLE = frozenset({UNRESUMABLE})
 
 
 @dataclass(eq=False, slots=True)
@@ -263,6 +272,11 @@ class Driver:
     async def _attempt(self, send: SendAttempt, call: Call) -> None:
         """Run one attempt and report it, whatever happens (cancellation included)."""
         deployment = self._deployments[send.deployment]
+        adapter = self._adapters[deployment.id]
+        chat, sink = call.chat, call.sink
+        if send.resume_after_tokens and sink is not None:
+            body = adapter.continued(chat.body, sink.carry_on(), send.resume_after_tokens)
+            chat = chat._replace(body=body)
         first_token_at: float | None = None
 
         def first_token() -> None:
@@ -273,11 +287,11 @@ class Driver:
             result = await run_attempt(
                 send,
                 deployment=deployment,
-                adapter=self._adapters[deployment.id],
+                adapter=adapter,
                 session=self._pools.session(deployment.id),
-                chat=call.chat,
+                chat=chat,
                 offset=self._offset,
-                sink=call.sink,
+                sink=sink,
                 on_first_token=first_token,
                 completion_id=call.completion_id,
                 created=call.created,
@@ -296,6 +310,10 @@ class Driver:
             if result.error is not None:
                 call.first_error = (deployment.id, for_client(result.error, deployment.id))
         usage = result.usage
+        signals = _NO_SIGNALS
+        broke = result.outcome is not Outcome.OK
+        if broke and sink is not None and sink.delivered and not sink.resumable:
+            signals = _UNRESUMABLE
         self.attempt_counts[(deployment.id, result.outcome.value)] += 1
         cost = self._candidates[deployment.id].cost(usage.input_tokens, usage.output_tokens)
         tenant = call.tenant or ANONYMOUS
@@ -310,6 +328,7 @@ class Driver:
                 output_tokens=usage.output_tokens,
                 delivered_tokens=result.delivered,
                 retry_after_s=result.retry_after_s,
+                signals=signals,
                 detail=result.detail,
                 first_token_at=first_token_at,
             )

@@ -7,6 +7,10 @@ attempt are buffered until more than `hold_tokens` tokens have arrived (with the
 deployment) and the buffered chunks written. A failed attempt's buffer is dropped, so a
 stream cut before that point is invisible to the client. Afterwards `delivered` counts
 what the client has, which the driver reports to the engine as `delivered_tokens`.
+
+Where the policy continues a broken answer on a fallback, the stream also keeps the
+text the client has (`said`): the fallback is asked to carry on from it, and its pieces
+follow on the same response. An answer with a tool call under way is not `resumable`.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class ClientStream:
         self.response: web.StreamResponse | None = None
         self.delivered = 0
         self.gone = False
+        self.resumable = True
+        self._said: list[str] = []
+        self._trim = False
 
     @property
     def committed(self) -> bool:
@@ -67,6 +74,22 @@ class ClientStream:
             self._deployment = deployment
         return self.delivered
 
+    @property
+    def said(self) -> str:
+        """The answer's text the client already has."""
+        return "".join(self._said)
+
+    def carry_on(self) -> str:
+        """A fallback is about to carry the answer on: the text to carry on from.
+
+        The fallback is given it without trailing whitespace (`Adapter.continued`) and
+        will likely start with that whitespace itself, which the client already has: it
+        is dropped from the start of the continuation.
+        """
+        said = self.said
+        self._trim = said != said.rstrip()
+        return said
+
     async def piece(self, piece: Piece, model: str) -> None:
         """Pass on one piece, holding it back while a transparent failover is still possible."""
         if not self.committed:
@@ -76,8 +99,10 @@ class ClientStream:
             if self._buffered_tokens > self._hold:
                 await self._commit()
             return
+        if self._trim:
+            piece = self._trimmed(piece)
         await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-        self.delivered += piece.tokens
+        self._note(piece)
 
     def discard(self) -> None:
         """Drop what a failed attempt buffered (nothing of it reached the client)."""
@@ -121,8 +146,27 @@ class ClientStream:
         pieces, self._buffer = self._buffer, []
         for piece in pieces:
             await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-            self.delivered += piece.tokens
+            self._note(piece)
         self._buffered_tokens = 0
+
+    def _note(self, piece: Piece) -> None:
+        """The client now has `piece`: count it, and keep what a continuation needs."""
+        self.delivered += piece.tokens
+        delta = piece.delta
+        text = delta.get("content")
+        if text:
+            self._said.append(text)
+        if delta.get("tool_calls") or delta.get("refusal"):
+            self.resumable = False
+
+    def _trimmed(self, piece: Piece) -> Piece:
+        """A continuation's piece without the whitespace the client already has."""
+        text = piece.delta.get("content")
+        if not isinstance(text, str) or not text:
+            return piece
+        kept = text.lstrip()
+        self._trim = not kept
+        return piece._replace(delta={**piece.delta, "content": kept})
 
     async def _write(self, data: bytes) -> None:
         if self.gone or self.response is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import simulator.live
 from scenarios.scenario_files import load_scenario
 from simulator.cli import main
 from simulator.live import live_context, run_live
@@ -70,14 +71,13 @@ def test_a_run_too_heavy_for_the_machine_is_refused_with_advice(
 
 
 def test_a_policy_the_gateway_cannot_serve_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = SCENARIO.parent
-    policy = (source / "live-policy.yaml").read_text()
-    policy += "  streaming: {after_first_byte: continue}\n"
-    (tmp_path / "live-policy.yaml").write_text(policy)
-    (tmp_path / "live-smoke.yaml").write_text(SCENARIO.read_text())
-    code = main(["run", str(tmp_path / "live-smoke.yaml"), "--live", "--speedup", "3"])
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ValueError("resilience.example: the gateway cannot serve this")
+
+    monkeypatch.setattr(simulator.live, "create_app", refuse)
+    code = main(["run", str(SCENARIO), "--live", "--speedup", "3"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "live-policy.yaml" in err and "after_first_byte" in err and "Traceback" not in err
+    assert "live-policy.yaml" in err and "resilience.example" in err and "Traceback" not in err

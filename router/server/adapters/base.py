@@ -206,6 +206,31 @@ class Adapter(ABC):
         """The non-streaming request (`resilience.streaming.plain_clients: whole`)."""
         return self.build(body, deployment, stream=False)
 
+    def continued(self, body: Mapping[str, Any], said: str, delivered: int) -> dict[str, Any]:
+        """The client's body, asking this vendor to carry on an answer from `said`.
+
+        `said` is the text the client already has from a provider that broke off
+        (`resilience.streaming.after_first_byte: continue`). It goes last, as the
+        assistant's own unfinished turn (a prefill: Anthropic, Bedrock's Claude, Gemini and
+        Mistral carry on from it; OpenAI has none, and its model answers with that turn in
+        view), without trailing whitespace, which Anthropic refuses and the client already
+        has. `max_tokens` shrinks by the `delivered` tokens, so the whole answer keeps the
+        client's limit.
+        """
+        out = dict(body)
+        prefix = said.rstrip()
+        if prefix:
+            out["messages"] = [*(body.get("messages") or ()), self.prefill(prefix)]
+        for field in ("max_completion_tokens", "max_tokens"):
+            limit = body.get(field)
+            if isinstance(limit, int) and not isinstance(limit, bool):
+                out[field] = max(1, limit - delivered)
+        return out
+
+    def prefill(self, text: str) -> dict[str, Any]:
+        """The OpenAI-shaped message an answer is carried on from (see `continued`)."""
+        return {"role": "assistant", "content": text}
+
     @abstractmethod
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
         """A non-2xx answer as an outcome plus an OpenAI-style error body."""

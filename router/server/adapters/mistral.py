@@ -201,6 +201,11 @@ class MistralAdapter(OpenAIAdapter):
         openai = super().build({}, deployment, stream=stream)
         return UpstreamRequest(openai.url, openai.headers, upstream)
 
+    def prefill(self, text: str) -> dict[str, Any]:
+        """Mistral carries on from a final assistant message only when it says `prefix`
+        (without, it refuses the request: "Expected last role User or Tool ...")."""
+        return {"role": "assistant", "content": text, "prefix": True}
+
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
         """The outcome from status, Mistral's `type` and message; `retry-after` seconds."""
         body = json_or_none(raw)

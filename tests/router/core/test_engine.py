@@ -8,6 +8,7 @@ import random
 import pytest
 
 from router.core import (
+    UNRESUMABLE,
     AttemptFinished,
     BreakerState,
     CancelAttempt,
@@ -176,9 +177,21 @@ def test_a_fallback_refusing_the_continuation_does_not_mask_the_original_error()
     policy = make_policy(resilience={"streaming": {"after_first_byte": "continue"}})
     cut = Reply(Outcome.STREAM_STALL, delivered_tokens=5)
     refused = Reply(Outcome.BAD_REQUEST, http_status=400)
-    _, end = run_one(by_deployment({"a@one": cut, "b@two": refused}), policy, stream=True)
+    harness, end = run_one(by_deployment({"a@one": cut, "b@two": refused}), policy, stream=True)
     assert isinstance(end, FailRequest) and end.in_band
     assert end.outcome is Outcome.STREAM_STALL
+    assert end.reason is Reason.STREAM_INTERRUPTED  # not the client's error: it sent no 400
+    assert harness.result.deployments("r") == ["a@one", "b@two"]
+
+
+def test_an_unresumable_break_ends_in_band_even_where_the_policy_would_continue() -> None:
+    """A tool call was under way: no provider can carry it on, so nothing is tried."""
+    policy = make_policy(resilience={"streaming": {"after_first_byte": "continue"}})
+    cut = Reply(Outcome.STREAM_CUT, delivered_tokens=3, signals=frozenset({UNRESUMABLE}))
+    harness, end = run_one(by_deployment({"a@one": cut}), policy, stream=True)
+    assert isinstance(end, FailRequest) and end.in_band
+    assert end.outcome is Outcome.STREAM_CUT and end.reason is Reason.STREAM_INTERRUPTED
+    assert harness.result.deployments("r") == ["a@one"]
 
 
 def test_residency_fails_closed_even_when_every_eu_deployment_is_down() -> None:
