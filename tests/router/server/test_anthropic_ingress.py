@@ -187,6 +187,19 @@ def test_a_stream_cut_after_bytes_reached_the_client_is_an_in_band_error() -> No
         wait_for(lambda: len(gw.attempts()) == 1)
 
 
+def test_a_stream_cut_is_carried_on_in_one_text_block_where_the_policy_says_so() -> None:
+    policy = load_policy(streaming={"after_first_byte": "continue"})
+    models = {"gpt@openai": "gpt-4o~stream_cut-3"}
+    with anthropic_gateway(models=models, policy=policy) as (gw, client):
+        with client.messages.stream(model="default", max_tokens=50, messages=HELLO) as stream:
+            text = "".join(stream.text_stream)
+            final = stream.get_final_message()
+        assert len(final.content) == 1 and final.content[0].type == "text"
+        assert final.content[0].text == text and len(text.split()) == 3 + 12
+        assert final.stop_reason == "end_turn"
+        assert gw.tried() == [("gpt@openai", "stream_cut"), ("claude@anthropic", "ok")]
+
+
 def test_with_tenants_the_x_api_key_is_the_tenant_key() -> None:
     digest = hashlib.sha256(b"tenant-secret").hexdigest()
     policy = load_policy().model_copy(update={"tenants": {"acme": Tenant(key_sha256=(digest,))}})
