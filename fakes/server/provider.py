@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, replace
 from random import Random
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from fakes.model import AttemptPlan, ProviderModel
 from fakes.server.answers import DEFAULT_OUTPUT_TOKENS, answer_for
 from fakes.server.chaos import FAULT_KINDS, Chaos, ChaosRegistry, chaos_from_directive
 from fakes.server.journal import Journal, JournalEntry
 from fakes.server.wire import Answer, Call, ErrorKind, Finish, RateSnapshot, Reply, Wire
-from router.core.outcomes import Outcome
+from router.core.outcomes import Outcome, classify_status
 from router.core.policy import Deployment
 
 __all__ = ["Listing", "ProviderServer", "cdn_error_page", "drop_connection", "hold_silence"]
@@ -112,6 +113,9 @@ class _Attempt:
 
 
 _STREAM_BREAKS = frozenset({"mid_stream_error", "stream_cut", "stream_stall", "malformed"})
+
+_SERVED = web.RequestKey("served", bool)
+"""Set on a request the provider itself served (and journaled)."""
 """Faults that strike a stream on its `after_tokens`-th token."""
 
 
@@ -155,8 +159,29 @@ class ProviderServer:
         token = "".join(self._rng.choice(_ALPHABET) for _ in range(24))
         return Reply(token=token, created=int(now), now_epoch=now)
 
+    def journal_refusals(self, protocol: str) -> Middleware:
+        """A middleware that journals the chat requests a wire refused before serving
+        them (a missing key's 401, a malformed body's 400), so the journal holds every
+        attempt that reached this host, as the vendor would count them. What the refused
+        request was for is unknown: its model is empty, its deployment None."""
+
+        @web.middleware
+        async def journaled(request: web.Request, handler: Handler) -> web.StreamResponse:
+            response = await handler(request)
+            if request.method == "POST" and response.status >= 400 and _SERVED not in request:
+                entry = self._journal.open(
+                    host=self.host, deployment=None, model="", protocol=protocol,
+                    stream=False, input_tokens=0,
+                )  # fmt: skip
+                outcome = classify_status(response.status).value
+                self._journal.finish(entry, outcome=outcome, http_status=response.status)
+            return response
+
+        return journaled
+
     async def __call__(self, request: web.Request, call: Call, wire: Wire) -> web.StreamResponse:
         """Serve one attempt: pick its fault, hold a slot, perform it, journal it."""
+        request[_SERVED] = True
         listing = self._find(call)
         entry = self._journal.open(
             host=self.host,

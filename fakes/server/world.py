@@ -198,7 +198,10 @@ class FakeWorld:
             )  # fmt: skip
             entry.server = server
             wire = wire_for(entry.protocol)
-            app = web.Application(client_max_size=64 * 1024 * 1024)
+            app = web.Application(
+                client_max_size=64 * 1024 * 1024,
+                middlewares=[server.journal_refusals(wire.protocol)],
+            )
             app.add_routes(wire.routes(server, server.models))
             entry.runner, entry.site, entry.port = await self._listen(app)
         for entry in self._hosts.values():

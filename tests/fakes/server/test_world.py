@@ -131,6 +131,30 @@ def test_the_journal_records_what_each_provider_saw(policy_world: dict[str, Any]
     assert len(later["attempts"]) == 1
 
 
+def test_requests_a_wire_refuses_before_serving_are_journaled_too(
+    policy_world: dict[str, Any],
+) -> None:
+    """A vendor counts the requests it turned away: no key (401), a malformed body (400)."""
+    url = policy_world["deployments"]["gpt-4o@openai"]["base_url"] + "/chat/completions"
+    keyless = urllib.request.Request(url, data=b'{"model": "gpt-4o"}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(keyless, timeout=5)
+    assert refused.value.code == 401
+    refused.value.close()
+    with pytest.raises(anthropic.BadRequestError):
+        anthropic_client(policy_world).messages.create(
+            model="claude-sonnet-4-5", max_tokens=0, messages=[{"role": "user", "content": "x"}]
+        )
+    client = openai_client(policy_world)
+    assert client.models.list().data  # a GET is no attempt, refused or not
+    _, body = control(policy_world, "GET", "/journal")
+    attempts = body["attempts"]
+    assert [(a["protocol"], a["outcome"], a["http_status"], a["deployment"]) for a in attempts] == [
+        ("openai", "auth", 401, None),
+        ("anthropic", "bad_request", 400, None),
+    ]
+
+
 def test_an_edge_fault_fails_both_vendors_behind_it_at_once(policy_world: dict[str, Any]) -> None:
     control(
         policy_world,
