@@ -312,6 +312,7 @@ class AnthropicStream(ClientStream):
         input_tokens: int,
         hold_tokens: int = 0,
         on_gone: Callable[[], None] = lambda: None,
+        keep_said: bool = False,
     ) -> None:
         super().__init__(
             request,
@@ -320,6 +321,7 @@ class AnthropicStream(ClientStream):
             include_usage=False,
             hold_tokens=hold_tokens,
             on_gone=on_gone,
+            keep_said=keep_said,
         )
         self._input_tokens = input_tokens
         self._blocks = 0
@@ -373,7 +375,9 @@ class AnthropicStream(ClientStream):
 
     async def _send(self, piece: Piece) -> None:
         await self._write(b"".join(self._render(piece)))
-        self._note(piece)
+        self.delivered += piece.tokens
+        if self._keep:
+            self._note(piece)
 
     def _close_block(self) -> bytes:
         if self._open is None:
@@ -508,6 +512,7 @@ async def _serve(
             input_tokens=chat.input_tokens,
             hold_tokens=hold_tokens,
             on_gone=lambda: driver.cancel(call),
+            keep_said=driver.carries_on,
         )
     started = driver.now()
     decision = await driver.run(call)

@@ -144,6 +144,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             include_usage=chat.include_usage,
             hold_tokens=request.app[_HOLD],
             on_gone=lambda: driver.cancel(call),
+            keep_said=driver.carries_on,
         )
     started = driver.now()
     decision = await driver.run(call)

@@ -108,6 +108,8 @@ class Driver:
 
     Counters (`attempt_counts`, `request_counts`, `spend_usd`) are plain dicts bumped
     once per attempt or request; `router.server.metrics` reads them at scrape time.
+    `carries_on` says whether the policy continues a stream broken after its first byte
+    on a fallback (so client streams must keep their text).
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class Driver:
             d.id: adapter_for(d.protocol) for d in policy.deployments
         }
         self._whole = policy.resilience.streaming.plain_clients == "whole"
+        self.carries_on = policy.resilience.streaming.after_first_byte == "continue"
         self._calls: dict[str, Call] = {}
         # Ids the gateway makes up: a random prefix per driver (unique across restarts and
         # reloads, as audit logs need) and a counter (no system call per request).

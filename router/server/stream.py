@@ -8,9 +8,10 @@ deployment) and the buffered chunks written. A failed attempt's buffer is droppe
 stream cut before that point is invisible to the client. Afterwards `delivered` counts
 what the client has, which the driver reports to the engine as `delivered_tokens`.
 
-Where the policy continues a broken answer on a fallback, the stream also keeps the
-text the client has (`said`): the fallback is asked to carry on from it, and its pieces
-follow on the same response. An answer with a tool call under way is not `resumable`.
+Where the policy continues a broken answer on a fallback (`keep_said`), the stream also
+keeps the text the client has (`said`): the fallback is asked to carry on from it, and
+its pieces follow on the same response. An answer with a tool call under way is not
+`resumable`. Other policies pay nothing for this.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ClientStream:
         include_usage: bool,
         hold_tokens: int = 0,
         on_gone: Callable[[], None] = lambda: None,
+        keep_said: bool = False,
     ) -> None:
         if hold_tokens < 0:
             raise ValueError(f"hold_tokens must be >= 0, got {hold_tokens}")
@@ -58,6 +60,7 @@ class ClientStream:
         self.delivered = 0
         self.gone = False
         self.resumable = True
+        self._keep = keep_said
         self._said: list[str] = []
         self._trim = False
 
@@ -102,7 +105,9 @@ class ClientStream:
         if self._trim:
             piece = self._trimmed(piece)
         await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-        self._note(piece)
+        self.delivered += piece.tokens
+        if self._keep:
+            self._note(piece)
 
     def discard(self) -> None:
         """Drop what a failed attempt buffered (nothing of it reached the client)."""
@@ -146,12 +151,13 @@ class ClientStream:
         pieces, self._buffer = self._buffer, []
         for piece in pieces:
             await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-            self._note(piece)
+            self.delivered += piece.tokens
+            if self._keep:
+                self._note(piece)
         self._buffered_tokens = 0
 
     def _note(self, piece: Piece) -> None:
-        """The client now has `piece`: count it, and keep what a continuation needs."""
-        self.delivered += piece.tokens
+        """The client now has `piece` (`keep_said`): keep what a continuation needs."""
         delta = piece.delta
         text = delta.get("content")
         if text:
