@@ -364,6 +364,12 @@ def _add_serve_parser(commands: Any) -> None:
         help="append every attempt and request (trace schema) here as JSON lines",
     )
     serve.add_argument(
+        "--audit-prompt-key-env",
+        metavar="VAR",
+        help="with --audit-log: each request line carries prompt_hmac, the HMAC-SHA256 of "
+        "the client's JSON body (keys sorted, compact) under the secret in $VAR",
+    )
+    serve.add_argument(
         "--drain-s",
         type=float,
         default=30.0,
@@ -377,6 +383,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     SIGHUP reloads the policy file (an invalid one is logged and the old one kept).
     """
+    prompt_key = None
+    if args.audit_prompt_key_env is not None:
+        if args.audit_log is None:
+            print("error: --audit-prompt-key-env needs --audit-log", file=sys.stderr)
+            return EXIT_USAGE
+        prompt_key = os.environ.get(args.audit_prompt_key_env, "").encode()
+        if not prompt_key:
+            print(
+                f"error: --audit-prompt-key-env: ${args.audit_prompt_key_env} is not set "
+                "(or empty); it must hold the secret prompt fingerprints are keyed with",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     policy = load_policy(args.policy, require_env=True)
     # The gateway's own log (reloads, refusals) to stderr; aiohttp's access log stays off.
     handler = logging.StreamHandler(sys.stderr)
@@ -404,6 +423,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             drain_s=args.drain_s,
             policy_path=args.policy,
             audit_log=args.audit_log,
+            prompt_key=prompt_key,
             on_ready=ready,
         )
     except ValueError as problem:

@@ -36,6 +36,7 @@ from router.server.adapters.chat_history import text_of
 from router.server.client_context import client_context
 from router.server.driver import Call, Terminal
 from router.server.errors import ClientError
+from router.server.fingerprints import PromptFingerprints
 from router.server.ingress import chat_from_body
 from router.server.metrics import Metrics
 from router.server.reload import Drivers
@@ -487,7 +488,11 @@ async def _answer(call: Call, decision: Terminal) -> web.StreamResponse:
 
 
 async def _serve(
-    request: web.Request, drivers: Drivers, metrics: Metrics, hold_tokens: int
+    request: web.Request,
+    drivers: Drivers,
+    metrics: Metrics,
+    hold_tokens: int,
+    fingerprints: PromptFingerprints | None,
 ) -> web.StreamResponse:
     try:
         raw = await request.read()
@@ -505,6 +510,8 @@ async def _serve(
         raise ClientError(f"The request body is not valid JSON: {problem}") from None
     chat = chat_from_body(to_chat_body(body))
     call = driver.open(chat, tenant=tenant, context=client_context(request.headers))
+    if fingerprints is not None:
+        fingerprints.note(call.id, body)  # the client's own body, as it sent it
     if chat.stream:
         call.sink = AnthropicStream(
             request,
@@ -522,7 +529,11 @@ async def _serve(
 
 
 def anthropic_routes(
-    drivers: Drivers, metrics: Metrics, *, hold_tokens: int = 0
+    drivers: Drivers,
+    metrics: Metrics,
+    *,
+    hold_tokens: int = 0,
+    fingerprints: PromptFingerprints | None = None,
 ) -> list[web.RouteDef]:
     """`POST /v1/messages` over the current driver, every error in Anthropic's envelope.
 
@@ -532,7 +543,7 @@ def anthropic_routes(
 
     async def messages(request: web.Request) -> web.StreamResponse:
         try:
-            return await _serve(request, drivers, metrics, hold_tokens)
+            return await _serve(request, drivers, metrics, hold_tokens, fingerprints)
         except ClientError as problem:
             return _error(problem.status, problem.message)
         except Exception:

@@ -32,6 +32,7 @@ from router.server.anthropic_ingress import anthropic_routes
 from router.server.client_context import client_context
 from router.server.driver import Call, Driver, Terminal
 from router.server.errors import ClientError, error_response
+from router.server.fingerprints import PromptFingerprints
 from router.server.ingress import read_chat
 from router.server.metrics import Metrics
 from router.server.pools import Pools
@@ -59,6 +60,7 @@ DRIVERS = web.AppKey("drivers", Drivers)
 METRICS = web.AppKey("metrics", Metrics)
 _READY = web.AppKey("ready", list)
 _HOLD = web.AppKey("hold_tokens", int)
+_FINGERPRINTS = web.AppKey("fingerprints", PromptFingerprints)
 
 _REJECT_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 
@@ -136,6 +138,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     tenant = _tenant(request, driver.policy)
     chat = read_chat(raw)
     call = driver.open(chat, tenant=tenant, context=client_context(request.headers))
+    fingerprints = request.app.get(_FINGERPRINTS)
+    if fingerprints is not None:
+        fingerprints.note(call.id, chat.body)
     if chat.stream:
         call.sink = ClientStream(
             request,
@@ -202,12 +207,14 @@ def create_app(
     trace: TraceRecorder | None = None,
     hold_tokens: int = 0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fingerprints: PromptFingerprints | None = None,
 ) -> web.Application:
     """The gateway for `policy`.
 
     `resolver` replaces DNS for upstream connections (the chaos harness injects one);
     `trace` collects the engine's attempt and request rows; `hold_tokens` is how many
-    streamed tokens are held back so a failing stream can still fail over invisibly.
+    streamed tokens are held back so a failing stream can still fail over invisibly;
+    `fingerprints` notes each request body's keyed fingerprint for the audit log.
     """
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
@@ -224,6 +231,8 @@ def create_app(
     drivers.on_swap(metrics.follow)
     app[_READY] = []
     app[_HOLD] = hold_tokens
+    if fingerprints is not None:
+        app[_FINGERPRINTS] = fingerprints
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         drivers.open()
@@ -244,7 +253,7 @@ def create_app(
             web.get("/healthz", healthz),
             web.get("/readyz", readyz),
             web.get("/metrics", metrics.handler),
-            *anthropic_routes(drivers, metrics, hold_tokens=hold_tokens),
+            *anthropic_routes(drivers, metrics, hold_tokens=hold_tokens, fingerprints=fingerprints),
         ]
     )
     return app

@@ -10,7 +10,9 @@ Each line is one row of DESIGN.md's trace schema plus `"kind": "attempt"` or
 `"kind": "request"`; `reports.audit_log.read_audit_log` loads a file back into the
 two DataFrames the simulator writes, so a live run feeds `reports/` directly. The
 rows carry no prompt, answer or key (tenant names, routes, deployments, outcomes,
-tokens and costs only), so neither can reach the log.
+tokens and costs only), so neither can reach the log. With `PromptFingerprints`, a
+request line also carries `prompt_hmac`, the keyed fingerprint of the client's body
+(`router.server.fingerprints`), which ties it to the client's own record of the call.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from router.core.trace import (
     RequestRow,
     TraceRecorder,
 )
+from router.server.fingerprints import PromptFingerprints
 
 __all__ = ["DEFAULT_FLUSH_S", "AuditLog"]
 
@@ -41,17 +44,24 @@ _log = logging.getLogger(__name__)
 
 
 def _append_lines(
-    out: bytearray, kind: str, columns: tuple[str, ...], rows: list[AttemptRow] | list[RequestRow]
+    out: bytearray,
+    kind: str,
+    columns: tuple[str, ...],
+    rows: list[AttemptRow] | list[RequestRow],
+    fingerprints: list[str | None] | None = None,
 ) -> None:
-    """Each row as one JSON line, `kind` first, appended to `out`.
+    """Each row as one JSON line, `kind` first, appended to `out` (with `prompt_hmac`
+    last where `fingerprints`, one per row, are given).
 
     Appending each encoding and dropping it at once is about three times faster than
     keeping a second's worth of encodings to join them: the memory of one is reused
     for the next. Each row is one dict, filled in place (the flush runs every second).
     """
-    for row in rows:
+    for index, row in enumerate(rows):
         document: dict[str, object] = {"kind": kind}
         document.update(zip(columns, row, strict=True))
+        if fingerprints is not None:
+            document["prompt_hmac"] = fingerprints[index]
         out += orjson.dumps(document)
         out += b"\n"
 
@@ -64,13 +74,19 @@ class AuditLog:
     """
 
     def __init__(
-        self, path: Path, trace: TraceRecorder, *, flush_s: float = DEFAULT_FLUSH_S
+        self,
+        path: Path,
+        trace: TraceRecorder,
+        *,
+        flush_s: float = DEFAULT_FLUSH_S,
+        fingerprints: PromptFingerprints | None = None,
     ) -> None:
         if not flush_s > 0:
             raise ValueError(f"flush_s must be > 0, got {flush_s}")
         self.path = path
         self.trace = trace
         self.flush_s = flush_s
+        self.fingerprints = fingerprints
         self.rows_written = 0
         self._file: IO[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -90,8 +106,11 @@ class AuditLog:
         if not count_a and not count_r:
             return 0
         data = bytearray()
+        fingerprints = self.fingerprints
+        ids = [row.request_id for row in requests]
+        prompts = None if fingerprints is None else fingerprints.lookup(ids)
         _append_lines(data, "attempt", ATTEMPT_COLUMNS, attempts)
-        _append_lines(data, "request", REQUEST_COLUMNS, requests)
+        _append_lines(data, "request", REQUEST_COLUMNS, requests, prompts)
         try:
             self._file.write(data)
             self._file.flush()
@@ -103,6 +122,8 @@ class AuditLog:
             for request in requests:
                 self.trace.add_request(request)
             raise
+        if fingerprints is not None:
+            fingerprints.forget(ids)  # only now: rows put back above keep theirs
         self.rows_written += count_a + count_r
         return count_a + count_r
 

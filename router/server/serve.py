@@ -39,6 +39,7 @@ from router.core.policy import Policy
 from router.core.trace import TraceRecorder
 from router.server.app import DRIVERS, create_app
 from router.server.audit import AuditLog
+from router.server.fingerprints import PromptFingerprints
 from scenarios.policy_files import load_policy
 
 __all__ = [
@@ -128,13 +129,18 @@ def run_gateway(
     drain_s: float = DEFAULT_DRAIN_S,
     policy_path: Path | None = None,
     audit_log: Path | None = None,
+    prompt_key: bytes | None = None,
     on_ready: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Run the gateway for `policy` until SIGINT or SIGTERM (blocking).
 
     With `policy_path`, SIGHUP reloads the policy from it; with `audit_log`, trace rows
-    are appended there as JSON lines.
+    are appended there as JSON lines, and with `prompt_key` too, each request row
+    carries its body's keyed fingerprint (`router.server.fingerprints`).
     """
+    if prompt_key is not None and audit_log is None:
+        raise ValueError("a prompt fingerprint key needs an audit log to write to")
+    fingerprints = PromptFingerprints(prompt_key) if prompt_key is not None else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -142,9 +148,9 @@ def run_gateway(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         trace = TraceRecorder() if audit_log is not None else None
-        app = create_app(policy, resolver=resolver, trace=trace)
+        app = create_app(policy, resolver=resolver, trace=trace, fingerprints=fingerprints)
         if audit_log is not None and trace is not None:
-            AuditLog(audit_log, trace).attach(app)
+            AuditLog(audit_log, trace, fingerprints=fingerprints).attach(app)
         if policy_path is not None:
             loop.add_signal_handler(signal.SIGHUP, reload_policy, app, policy_path)
         tune_gc()

@@ -9,6 +9,7 @@ rows within a second, never writes a prompt or a key, and its log feeds
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from router.core.trace import (
     TraceRecorder,
 )
 from router.server.audit import AuditLog
+from router.server.fingerprints import PromptFingerprints
+from simulator.cli import main
 from tests.fakes.server.harness import running_world
 from tests.router.server.gateway import load_policy
 from tests.router.server.serving import policy_data, serve_process, write_policy
@@ -103,6 +106,34 @@ def test_rows_a_failed_write_could_not_save_are_written_by_the_next_flush(
     assert kinds == ["attempt", "attempt", "request"]
 
 
+def test_request_lines_carry_their_fingerprint_even_after_a_failed_write(
+    tmp_path: Path,
+) -> None:
+    trace = TraceRecorder()
+    prints = PromptFingerprints(b"k")
+    log = AuditLog(tmp_path / "audit.jsonl", trace, fingerprints=prints)
+    disk = _FullDisk()
+    log._file = disk  # type: ignore[assignment]
+    prints.note("r1", {"messages": "one"})
+    prints.note("r2", {"messages": "two"})
+    for row in ATTEMPTS:
+        trace.add_attempt(row)
+    for row in REQUESTS:
+        trace.add_request(row)
+    with pytest.raises(OSError):
+        log.flush()
+    disk.healed = True
+    assert log.flush() == 4
+    lines = [json.loads(line) for line in disk.text.splitlines()]
+    assert [line.get("prompt_hmac") for line in lines] == [
+        None,
+        None,
+        prints.of({"messages": "one"}),
+        prints.of({"messages": "two"}),
+    ]
+    assert "prompt_hmac" not in lines[0] and len(prints) == 0
+
+
 def test_a_torn_last_line_is_skipped_and_a_bad_line_is_located(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_text('{"kind": "request", "request_id": "r1"}\n{"kind": "att', encoding="utf-8")
@@ -118,7 +149,11 @@ CLIENT_KEY = "sk-client-DO-NOT-LOG-4242"
 UPSTREAM_KEY = "sk-upstream-DO-NOT-LOG-9898"
 
 
-def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
+def test_serve_writes_rows_live_without_prompts_or_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...and, with an operator's key, each request row's prompt fingerprint."""
+    monkeypatch.setenv("AUDIT_PROMPT_KEY", "operator-secret")
     audit = tmp_path / "logs" / "audit.jsonl"
     with running_world(FakeWorld(load_policy(), seed=5)) as ready:
         data = policy_data(ready)
@@ -127,7 +162,8 @@ def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
         digest = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
         data["tenants"] = {"acme": {"key_sha256": [digest]}}
         policy = write_policy(tmp_path / "policy.yaml", data)
-        with serve_process(policy, "--audit-log", str(audit)) as served:
+        options = ("--audit-log", str(audit), "--audit-prompt-key-env", "AUDIT_PROMPT_KEY")
+        with serve_process(policy, *options) as served:
             client = openai.OpenAI(base_url=served.url + "/v1", api_key=CLIENT_KEY, max_retries=0)
             messages = [{"role": "user", "content": SECRET_PROMPT}]
             client.chat.completions.create(model="default", messages=messages)  # type: ignore[arg-type]
@@ -142,8 +178,13 @@ def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
             served.process.terminate()
             assert served.process.wait(15) == 0
     text = audit.read_text(encoding="utf-8")
-    for secret in (SECRET_PROMPT, "hunter2", CLIENT_KEY, UPSTREAM_KEY, digest):
+    for secret in (SECRET_PROMPT, "hunter2", CLIENT_KEY, UPSTREAM_KEY, digest, "operator-secret"):
         assert secret not in text
+    # The operator can tell which request a row was: the keyed hash of the body sent.
+    for route, line in zip(("default", "nope"), _request_lines(text), strict=True):
+        body = {"messages": [{"content": SECRET_PROMPT, "role": "user"}], "model": route}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        assert line["prompt_hmac"] == hmac.new(b"operator-secret", canonical, "sha256").hexdigest()
     attempts, requests = read_audit_log(audit)
     assert list(attempts.columns) == list(ATTEMPT_COLUMNS)
     assert list(requests.columns) == list(REQUEST_COLUMNS)
@@ -156,3 +197,32 @@ def test_serve_writes_rows_live_without_prompts_or_keys(tmp_path: Path) -> None:
     context = RunContext(duration=60.0, faults=(), recovery_window=60.0, primaries=frozenset())
     metrics = compute_metrics(attempts, requests, context)
     assert metrics["requests"] == 2 and metrics["availability"] == 0.5
+
+
+def _request_lines(text: str) -> list[dict[str, object]]:
+    """The request rows of an audit log, in the order they were written."""
+    lines = [json.loads(line) for line in text.splitlines()]
+    return [line for line in lines if line["kind"] == "request"]
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--audit-prompt-key-env", "AUDIT_PROMPT_KEY"], "needs --audit-log"),
+        (["--audit-log", "a.jsonl", "--audit-prompt-key-env", "UNSET_KEY_VAR"], "$UNSET_KEY_VAR"),
+    ],
+)
+def test_a_prompt_key_without_a_log_or_a_secret_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    problem: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("UNSET_KEY_VAR", raising=False)
+    code = main(["serve", "--policy", "policy.yaml", *options])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
+    assert not (tmp_path / "a.jsonl").exists()
