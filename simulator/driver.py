@@ -206,6 +206,15 @@ class _Call:
         self.needs = needs
         self.stream = stream
 
+    def carried_on(self, resume: int) -> _Call:
+        """This call as a continuation attempt sees it: the `resume` tokens the client
+        already has go in as a prefill (billed as input), and only the rest comes out,
+        as the gateway asks of a fallback (`Adapter.continued`)."""
+        return _Call(
+            self.id, self.tenant, self.task, self.route, self.input_tokens + resume,
+            max(1, self.output_tokens - resume), self.max_output, self.needs, self.stream,
+        )  # fmt: skip
+
 
 class _Provider:
     """A deployment's busy slots and queue (the parts of a provider a pure model cannot hold)."""
@@ -444,6 +453,8 @@ class _Simulation:
 
     def send(self, send: SendAttempt) -> None:
         call = self.calls[send.request_id]
+        if send.resume_after_tokens:
+            call = call.carried_on(send.resume_after_tokens)
         provider = self.providers[send.deployment]
         model = provider.model
         now = self.env.now
