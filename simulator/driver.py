@@ -266,6 +266,7 @@ class _Simulation:
         self.trace = TraceRecorder()
         self.engine = Engine(policy, rng=random.Random(seed * 7919 + 1), trace=self.trace)
         self.handle = self.engine.handle
+        self.hold = policy.resilience.streaming.hold_tokens
         self.rng = random.Random(seed * 104729 + 2)
         faults = list(scenario.faults)
         self.providers = {
@@ -541,12 +542,15 @@ class _Simulation:
             if math.isfinite(release_at):
                 self.at(release_at, self.on_release, provider)
 
-    @staticmethod
-    def verdict(send: SendAttempt, call: _Call, plan: AttemptPlan, start: float) -> AttemptFinished:
+    def verdict(
+        self, send: SendAttempt, call: _Call, plan: AttemptPlan, start: float
+    ) -> AttemptFinished:
         """What the router will learn about the attempt, and when (`at`).
 
         The event is built here, positionally, once per attempt; `report` hands it over
-        as it is unless SimPy's clock, at the time it fires, says otherwise.
+        as it is unless SimPy's clock, at the time it fires, says otherwise. A broken
+        stream delivered its tokens to the client only if there were more of them than
+        the gateway holds back (`streaming.hold_tokens`), as `ClientStream` does.
         """
         end = start + plan.end_s
         ttft = plan.ttft_s
@@ -573,7 +577,7 @@ class _Simulation:
                     200,
                     call.input_tokens,
                     tokens,
-                    tokens if stream else 0,
+                    tokens if stream and tokens > self.hold else 0,
                     None,
                     _EMPTY,
                     "",
@@ -591,13 +595,13 @@ class _Simulation:
                 None,
                 call.input_tokens,
                 produced,
-                produced if stream else 0,
+                produced if stream and produced > self.hold else 0,
                 None,
                 _EMPTY,
                 "",
                 first,
             )
-        delivered = tokens if stream and outcome is not Outcome.OK else 0
+        delivered = tokens if stream and outcome is not Outcome.OK and tokens > self.hold else 0
         return _new_finished(
             (
                 end,

@@ -222,10 +222,18 @@ class DomainSettings(_Model):
 
 
 class StreamingSettings(_Model):
-    """Streams upstream: what a break after bytes reached the client does, and whether a
-    client that did not ask for a stream is still served from one."""
+    """Streams upstream: what a break after bytes reached the client does, how long the
+    first bytes are held back, and whether a client that did not ask for a stream is
+    still served from one."""
 
     after_first_byte: Literal["error", "continue"] = "error"
+    hold_tokens: int = Field(default=0, ge=0, le=4096)
+    """Tokens a stream holds back before its first byte goes to the client.
+
+    Until the first byte, a broken stream fails over invisibly (the fallback answers
+    from the start); holding `hold_tokens` tokens back widens that window, for a client's
+    time to first token longer by as many tokens. 0: the first token goes out at once.
+    """
     plain_clients: Literal["stream", "whole"] = "stream"
     """How a non-streaming client's attempts go upstream.
 

@@ -491,7 +491,6 @@ async def _serve(
     request: web.Request,
     drivers: Drivers,
     metrics: Metrics,
-    hold_tokens: int,
     fingerprints: PromptFingerprints | None,
 ) -> web.StreamResponse:
     try:
@@ -517,7 +516,7 @@ async def _serve(
             request,
             message_id=f"msg_{call.id}",
             input_tokens=chat.input_tokens,
-            hold_tokens=hold_tokens,
+            hold_tokens=driver.hold_tokens,
             on_gone=lambda: driver.cancel(call),
             keep_said=driver.carries_on,
         )
@@ -532,7 +531,6 @@ def anthropic_routes(
     drivers: Drivers,
     metrics: Metrics,
     *,
-    hold_tokens: int = 0,
     fingerprints: PromptFingerprints | None = None,
 ) -> list[web.RouteDef]:
     """`POST /v1/messages` over the current driver, every error in Anthropic's envelope.
@@ -543,7 +541,7 @@ def anthropic_routes(
 
     async def messages(request: web.Request) -> web.StreamResponse:
         try:
-            return await _serve(request, drivers, metrics, hold_tokens, fingerprints)
+            return await _serve(request, drivers, metrics, fingerprints)
         except ClientError as problem:
             return _error(problem.status, problem.message)
         except Exception:

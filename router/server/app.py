@@ -59,7 +59,6 @@ DRIVERS = web.AppKey("drivers", Drivers)
 """The driver new requests go to (`.driver`); a policy reload swaps it."""
 METRICS = web.AppKey("metrics", Metrics)
 _READY = web.AppKey("ready", list)
-_HOLD = web.AppKey("hold_tokens", int)
 _FINGERPRINTS = web.AppKey("fingerprints", PromptFingerprints)
 
 _REJECT_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
@@ -147,7 +146,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             completion_id=call.completion_id,
             created=call.created,
             include_usage=chat.include_usage,
-            hold_tokens=request.app[_HOLD],
+            hold_tokens=driver.hold_tokens,
             on_gone=lambda: driver.cancel(call),
             keep_said=driver.carries_on,
         )
@@ -205,16 +204,14 @@ def create_app(
     resolver: AbstractResolver | None = None,
     rng: Random | None = None,
     trace: TraceRecorder | None = None,
-    hold_tokens: int = 0,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fingerprints: PromptFingerprints | None = None,
 ) -> web.Application:
     """The gateway for `policy`.
 
     `resolver` replaces DNS for upstream connections (the chaos harness injects one);
-    `trace` collects the engine's attempt and request rows; `hold_tokens` is how many
-    streamed tokens are held back so a failing stream can still fail over invisibly;
-    `fingerprints` notes each request body's keyed fingerprint for the audit log.
+    `trace` collects the engine's attempt and request rows; `fingerprints` notes each
+    request body's keyed fingerprint for the audit log.
     """
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
@@ -230,7 +227,6 @@ def create_app(
     metrics = app[METRICS] = Metrics(drivers.driver)
     drivers.on_swap(metrics.follow)
     app[_READY] = []
-    app[_HOLD] = hold_tokens
     if fingerprints is not None:
         app[_FINGERPRINTS] = fingerprints
 
@@ -253,7 +249,7 @@ def create_app(
             web.get("/healthz", healthz),
             web.get("/readyz", readyz),
             web.get("/metrics", metrics.handler),
-            *anthropic_routes(drivers, metrics, hold_tokens=hold_tokens, fingerprints=fingerprints),
+            *anthropic_routes(drivers, metrics, fingerprints=fingerprints),
         ]
     )
     return app

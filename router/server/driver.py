@@ -109,7 +109,8 @@ class Driver:
     Counters (`attempt_counts`, `request_counts`, `spend_usd`) are plain dicts bumped
     once per attempt or request; `router.server.metrics` reads them at scrape time.
     `carries_on` says whether the policy continues a stream broken after its first byte
-    on a fallback (so client streams must keep their text).
+    on a fallback (so client streams must keep their text); `hold_tokens`, how many
+    tokens a client stream holds back before its first byte.
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class Driver:
         }
         self._whole = policy.resilience.streaming.plain_clients == "whole"
         self.carries_on = policy.resilience.streaming.after_first_byte == "continue"
+        self.hold_tokens = policy.resilience.streaming.hold_tokens
         self._calls: dict[str, Call] = {}
         # Ids the gateway makes up: a random prefix per driver (unique across restarts and
         # reloads, as audit logs need) and a counter (no system call per request).

@@ -227,6 +227,12 @@ FIELD_CASES = [
         id="soft-cap-without-degrade-to",
     ),
     pytest.param(
+        policy(tail=f"resilience:\n  streaming:\n    hold_tokens: -1 {MARK}\n"),
+        "resilience.streaming.hold_tokens",
+        "greater than or equal to 0",
+        id="negative-hold-tokens",
+    ),
+    pytest.param(
         policy(("degrade_to: default}", f"degrade_to: cheap}} {MARK}"), tail=TENANTS),
         "tenants.acme.spend.degrade_to",
         "unknown route 'cheap'",

@@ -58,6 +58,7 @@ def test_tenant_lookup_follows_a_copy_with_other_tenants() -> None:
         (("domains", "min_deployments"), 2),
         (("streaming", "after_first_byte"), "error"),
         (("streaming", "plain_clients"), "stream"),
+        (("streaming", "hold_tokens"), 0),
     ],
 )
 def test_documented_defaults(path: tuple[str, str], value: object) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from router.core.policy import Tenant
+from router.core.policy import Policy, Tenant
 from router.server.stream import DEPLOYMENT_HEADER
 from tests.router.server.gateway import (
     WEATHER_TOOL,
@@ -40,6 +40,11 @@ def stream_text(stream: Any) -> tuple[str, str | None, Any]:
             text += choice.delta.content or ""
             finish = choice.finish_reason or finish
     return text, finish, usage
+
+
+def holding(tokens: int) -> Policy:
+    """The test policy with `resilience.streaming.hold_tokens` set."""
+    return load_policy(streaming={"hold_tokens": tokens})
 
 
 # -- the happy paths ------------------------------------------------------------------------
@@ -257,7 +262,7 @@ def test_stream_cut_before_the_first_byte_fails_over_transparently() -> None:
 
 
 def test_stream_cut_within_the_held_back_tokens_fails_over_transparently() -> None:
-    with gateway(models={"gpt@openai": "gpt-4o~stream_cut-3"}, hold_tokens=4) as gw:
+    with gateway(models={"gpt@openai": "gpt-4o~stream_cut-3"}, policy=holding(4)) as gw:
         stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
         text, finish, _ = stream_text(stream)
         assert finish == "stop" and len(text.split()) == 12
@@ -284,7 +289,7 @@ def test_stream_stall_after_bytes_reached_the_client_ends_with_an_in_band_error(
 
 def test_stream_stall_within_the_held_back_tokens_is_answered_whole_by_the_fallback() -> None:
     """Behaviour 8, the other way out: nothing reached the client, so the fallback answers."""
-    with gateway(models={"gpt@openai": "gpt-4o~stream_stall-2"}, hold_tokens=4) as gw:
+    with gateway(models={"gpt@openai": "gpt-4o~stream_stall-2"}, policy=holding(4)) as gw:
         started = time.monotonic()
         stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
         text, finish, _ = stream_text(stream)
@@ -381,7 +386,7 @@ def test_context_length_goes_to_a_larger_context_deployment_not_the_same_one() -
 
 def test_failed_attempts_are_billed_in_the_ledger_and_the_answer_names_its_server() -> None:
     """Behaviour 13: a stream cut after tokens is billed; usage is the fallback's own."""
-    with gateway(models={"gpt@openai": "gpt-4o~stream_cut-3"}, hold_tokens=8) as gw:
+    with gateway(models={"gpt@openai": "gpt-4o~stream_cut-3"}, policy=holding(8)) as gw:
         raw = gw.client.chat.completions.with_raw_response.create(model="default", messages=PING)
         answer = raw.parse()
         assert raw.headers[DEPLOYMENT_HEADER] == "claude@anthropic"
