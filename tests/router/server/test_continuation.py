@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from random import Random
 from typing import Any
 
@@ -20,6 +22,9 @@ import openai
 import pytest
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from openai import Stream
+from openai.types.chat import ChatCompletionChunk
 
 from fakes.server.world import FakeWorld
 from router.core.policy import policy_from_data
@@ -70,42 +75,27 @@ def test_a_fallback_that_cannot_carry_on_does_not_mask_the_original_break() -> N
         assert gw.tried() == [("gpt@openai", "stream_cut"), ("claude@anthropic", "auth")]
 
 
-MISTRAL_FALLBACK = """
-name: continue-on-mistral
-deployments:
-  - id: gpt@openai
-    protocol: openai
-    base_url: https://api.openai.com/v1
-    model: gpt-4o
-    api_key: sk-test
-    price: {input_per_mtok: 2.50, output_per_mtok: 10.00}
-    context_window: 128000
-    capabilities: [tools, streaming, json]
-    region: eu
-    domains: [vendor:openai]
-  - id: mistral@mistral
-    protocol: mistral
-    base_url: https://api.mistral.ai/v1
-    model: mistral-small-latest
-    api_key: sk-mistral-test
-    price: {input_per_mtok: 0.10, output_per_mtok: 0.30}
-    context_window: 128000
-    capabilities: [tools, streaming, json]
-    region: eu
-    domains: [vendor:mistral]
-routes:
-  - name: default
-    targets: [gpt@openai]
-    fallbacks: [mistral@mistral]
-resilience:
-  timeouts: {connect_s: 1, first_token_s: 1, stream_idle_s: 1, total_s: 10}
-  streaming: {after_first_byte: continue}
-"""
+MISTRAL = {
+    "id": "mistral@mistral",
+    "protocol": "mistral",
+    "base_url": "https://api.mistral.ai/v1",
+    "model": "mistral-small-latest",
+    "api_key": "sk-mistral-test",
+    "price": {"input_per_mtok": 0.10, "output_per_mtok": 0.30},
+    "context_window": 128000,
+    "capabilities": ["tools", "streaming", "json"],
+    "region": "us",
+    "domains": ["vendor:mistral"],
+}
 
 
 def test_mistral_carries_on_from_a_prefix_message() -> None:
     """Mistral refuses a final assistant turn unless it says `prefix`; the adapter does."""
-    policy = policy_from_data(yaml.safe_load(MISTRAL_FALLBACK), source="test", env={})
+    data = yaml.safe_load(POLICY)
+    data["deployments"][1] = MISTRAL
+    data["routes"] = [{"name": "default", "targets": ["gpt@openai"], "fallbacks": [MISTRAL["id"]]}]
+    data["resilience"]["streaming"] = CONTINUE
+    policy = policy_from_data(data, source="test", env={})
     with gateway(models={"gpt@openai": "gpt-4o~stream_cut-2"}, policy=policy) as gw:
         stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
         text, finish, _ = stream_text(stream)
@@ -120,30 +110,36 @@ def _chunk(delta: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def _breaks_inside_a_tool_call(request: web.Request) -> web.StreamResponse:
-    """Text, the start of a tool call, then the connection drops."""
-    await request.read()
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    await response.write(_chunk({"role": "assistant", "content": "Checking"}))
-    call = {"index": 0, "id": "call_1", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"ci'}}  # fmt: skip
-    await response.write(_chunk({"tool_calls": [call]}))
-    await asyncio.sleep(0.05)
-    assert request.transport is not None
-    request.transport.close()
-    return response
+def _breaks_after(*deltas: dict[str, Any]) -> Handler:
+    """An upstream that streams `deltas` as chunks, then drops the connection."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for delta in deltas:
+            await response.write(_chunk(delta))
+        await asyncio.sleep(0.05)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    return handle
 
 
-def test_a_tool_call_under_way_is_never_continued() -> None:
-    """No provider can finish another's half-sent tool call: an in-band error, no fallback."""
-    upstream = web.Application()
-    upstream.router.add_post("/v1/chat/completions", _breaks_inside_a_tool_call)
+@contextmanager
+def _one_stream_behind(
+    primary: Handler, fallback_url: str
+) -> Iterator[tuple[Stream[ChatCompletionChunk], TraceRecorder]]:
+    """A gateway that continues broken answers, its primary served by `primary` and its
+    fallback at `fallback_url`: one streamed request's stream, and the gateway's trace."""
     data = yaml.safe_load(POLICY)
     data["resilience"]["streaming"] = CONTINUE
+    upstream = web.Application()
+    upstream.router.add_post("/v1/chat/completions", primary)
     with running(upstream) as broken:
         data["deployments"][0]["base_url"] = broken + "/v1"
-        data["deployments"][1]["base_url"] = "http://127.0.0.1:9/never-called"
+        data["deployments"][1]["base_url"] = fallback_url
         trace = TraceRecorder()
         app = create_app(policy_from_data(data, source="test", env={}), trace=trace, rng=Random(3))
         with running(app) as url:
@@ -151,56 +147,49 @@ def test_a_tool_call_under_way_is_never_continued() -> None:
             try:
                 stream = client.chat.completions.create(
                     model="default",
-                    messages=PING,
-                    stream=True,  # type: ignore[arg-type]
+                    messages=PING,  # type: ignore[arg-type]
+                    stream=True,
                 )
-                with pytest.raises(openai.APIError) as raised:
-                    stream_text(stream)
+                yield stream, trace
             finally:
                 client.close()
-        assert "stream_cut" in raised.value.message
-        assert [(row.deployment, row.outcome) for row in trace.attempts] == [
-            ("gpt@openai", "stream_cut")
-        ]
 
 
-async def _breaks_after_a_space(request: web.Request) -> web.StreamResponse:
-    """Two words, the second with the space after it, then the connection drops."""
-    await request.read()
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    await response.write(_chunk({"role": "assistant", "content": "Hello"}))
-    await response.write(_chunk({"content": " there "}))
-    await asyncio.sleep(0.05)
-    assert request.transport is not None
-    request.transport.close()
-    return response
+TOOL_CALL_START = {
+    "index": 0,
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"ci'},
+}
+
+
+def test_a_tool_call_under_way_is_never_continued() -> None:
+    """No provider can finish another's half-sent tool call: an in-band error, no fallback."""
+    primary = _breaks_after(
+        {"role": "assistant", "content": "Checking"}, {"tool_calls": [TOOL_CALL_START]}
+    )
+    never = "http://127.0.0.1:9/never-called"
+    with (
+        _one_stream_behind(primary, never) as (stream, trace),
+        pytest.raises(openai.APIError) as raised,
+    ):
+        stream_text(stream)
+    assert "stream_cut" in raised.value.message
+    assert [(row.deployment, row.outcome) for row in trace.attempts] == [
+        ("gpt@openai", "stream_cut")
+    ]
 
 
 def test_whitespace_the_client_has_is_neither_sent_as_prefill_nor_repeated() -> None:
     """Anthropic refuses a prefill ending in whitespace; the continuation's own leading
     space is dropped, since the client already has one."""
     data = yaml.safe_load(POLICY)
-    data["resilience"]["streaming"] = CONTINUE
-    world_policy = policy_from_data(data, source="test", env={})
-    upstream = web.Application()
-    upstream.router.add_post("/v1/chat/completions", _breaks_after_a_space)
-    with running_world(FakeWorld(world_policy, seed=5)) as ready, running(upstream) as broken:
-        data["deployments"][0]["base_url"] = broken + "/v1"
-        data["deployments"][1]["base_url"] = ready["deployments"]["claude@anthropic"]["base_url"]
-        trace = TraceRecorder()
-        app = create_app(policy_from_data(data, source="test", env={}), trace=trace, rng=Random(3))
-        with running(app) as url:
-            client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=15)
-            try:
-                stream = client.chat.completions.create(
-                    model="default",
-                    messages=PING,
-                    stream=True,  # type: ignore[arg-type]
-                )
-                text, finish, _ = stream_text(stream)
-            finally:
-                client.close()
+    primary = _breaks_after({"role": "assistant", "content": "Hello"}, {"content": " there "})
+    world = FakeWorld(policy_from_data(data, source="test", env={}), seed=5)
+    with running_world(world) as ready:
+        fallback = ready["deployments"]["claude@anthropic"]["base_url"]
+        with _one_stream_behind(primary, fallback) as (stream, trace):
+            text, finish, _ = stream_text(stream)
     assert finish == "stop"
     assert text.startswith("Hello there ") and "  " not in text
     assert len(text.split()) == 2 + 12
