@@ -113,10 +113,10 @@ class _Attempt:
 
 
 _STREAM_BREAKS = frozenset({"mid_stream_error", "stream_cut", "stream_stall", "malformed"})
+"""Faults that strike a stream on its `after_tokens`-th token."""
 
 _SERVED = web.RequestKey("served", bool)
 """Set on a request the provider itself served (and journaled)."""
-"""Faults that strike a stream on its `after_tokens`-th token."""
 
 
 class ProviderServer:
