@@ -459,7 +459,7 @@ async def _answer(call: Call, decision: Terminal) -> web.StreamResponse:
     if isinstance(decision, CompleteRequest):
         result = call.results[decision.attempt_id]
         if sink is not None:
-            return await sink.finish(result.usage)
+            return await sink.finish(call.answer_usage(decision.attempt_id))
         assert result.completion is not None
         return web.json_response(
             to_message(result.completion, message_id),

@@ -91,7 +91,7 @@ async def _answer(call: Call, decision: Terminal) -> web.StreamResponse:
     if isinstance(decision, CompleteRequest):
         result = call.results[decision.attempt_id]
         if sink is not None:
-            return await sink.finish(result.usage)
+            return await sink.finish(call.answer_usage(decision.attempt_id))
         return web.Response(
             body=orjson.dumps(result.completion),
             content_type="application/json",

@@ -61,7 +61,7 @@ from router.core.outcomes import Outcome
 from router.core.policy import Deployment, Policy
 from router.core.trace import TraceRecorder
 from router.server.adapters import Adapter, adapter_for
-from router.server.adapters.base import UpstreamError
+from router.server.adapters.base import UpstreamError, Usage
 from router.server.attempt import AttemptResult, run_attempt
 from router.server.client_context import ClientContext
 from router.server.errors import ClientError, for_client
@@ -101,6 +101,20 @@ class Call:
     def completion_id(self) -> str:
         """The `chatcmpl-` id the client sees, stable across failovers."""
         return f"chatcmpl-{self.id}"
+
+    def answer_usage(self, attempt_id: int) -> Usage:
+        """What the client's streamed answer was billed: the serving attempt's usage, plus
+        that of every earlier attempt whose tokens reached the client (an answer carried
+        on by a fallback is paid for on both deployments)."""
+        usage = self.results[attempt_id].usage
+        if len(self.results) == 1:
+            return usage
+        input_tokens, output_tokens = usage
+        for other, result in self.results.items():
+            if other != attempt_id and result.delivered:
+                input_tokens += result.usage.input_tokens
+                output_tokens += result.usage.output_tokens
+        return Usage(input_tokens, output_tokens)
 
 
 class Driver:

@@ -41,15 +41,22 @@ def test_a_stream_cut_after_bytes_reached_the_client_is_carried_on_by_the_fallba
     with gateway(
         models={"gpt@openai": "gpt-4o~stream_cut-3"}, policy=load_policy(streaming=CONTINUE)
     ) as gw:
-        stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
-        text, finish, _ = stream_text(stream)
+        stream = gw.client.chat.completions.create(
+            model="default", messages=PING, stream=True, stream_options={"include_usage": True}
+        )
+        text, finish, usage = stream_text(stream)
         assert finish == "stop"
         # The primary's three words, then the fallback's twelve, carried on from them (a
         # fallback not given the prefill would start its answer without the space).
         assert len(text.split()) == 3 + 12 and "  " not in text
         assert gw.tried() == [("gpt@openai", "stream_cut"), ("claude@anthropic", "ok")]
-        assert [row.reason for row in gw.attempts()] == ["", "continuation"]
-        assert gw.attempts()[0].output_tokens == 3
+        rows = gw.attempts()
+        assert [row.reason for row in rows] == ["", "continuation"]
+        assert rows[0].output_tokens == 3
+        # The client's usage is the answer's bill on both deployments.
+        assert usage.completion_tokens == 3 + 12
+        assert usage.prompt_tokens == rows[0].input_tokens + rows[1].input_tokens
+        assert rows[1].input_tokens > rows[0].input_tokens  # the prefill is billed as input
 
 
 def test_a_stall_after_bytes_reached_the_client_is_carried_on_too() -> None:
