@@ -69,6 +69,7 @@ from router.core.events import (
     RequestCancelled,
     TimerFired,
 )
+from router.core.inflight import AttemptState, RequestState
 from router.core.ledger import SpendLedger
 from router.core.limits import RateLimiter
 from router.core.outcomes import (
@@ -78,7 +79,7 @@ from router.core.outcomes import (
     Disposition,
     Outcome,
 )
-from router.core.policy import Policy, Route, Tenant
+from router.core.policy import Policy
 from router.core.reasons import Reason
 from router.core.strategies import LatencyEwma, order_candidates
 from router.core.throttle import AdaptiveThrottle
@@ -103,117 +104,6 @@ _new_complete = partial(tuple.__new__, CompleteRequest)
 _OUTCOME_TEXT: dict[Outcome, str] = {outcome: outcome.value for outcome in Outcome}
 _REASON_TEXT: dict[Reason | None, str] = {reason: reason.value for reason in Reason}
 _REASON_TEXT[None] = ""
-
-
-class _Request:
-    __slots__ = (
-        "arrival",
-        "attempts",
-        "attempts_here",
-        "backoff_prev",
-        "cascade",
-        "client_attempt",
-        "compliant",
-        "cost",
-        "current",
-        "deadline",
-        "deferred",
-        "delivered",
-        "excluded",
-        "failovers",
-        "first_failure",
-        "held",
-        "id",
-        "ignore_domains",
-        "in_flight",
-        "input_tokens",
-        "larger_than",
-        "last_reason",
-        "order",
-        "output_estimate",
-        "pos",
-        "route",
-        "task",
-        "tenant",
-        "tenant_policy",
-        "waiting",
-    )
-
-    def __init__(
-        self,
-        event: RequestArrived,
-        tenant: str,
-        tenant_policy: Tenant | None,
-        route: Route,
-        order: list[Candidate],
-        deadline: float,
-    ) -> None:
-        self.id = event.request_id
-        self.tenant = tenant
-        self.tenant_policy = tenant_policy
-        self.route = route.name
-        self.task = event.task or route.task or ""
-        self.arrival = event.at
-        self.deadline = deadline
-        self.input_tokens = event.input_tokens
-        self.output_estimate = event.max_output_tokens or route.expected_output_tokens
-        self.client_attempt = event.client_attempt
-        self.cascade = route.cascade.escalate_on if route.strategy == "cascade" else None
-        self.order = order
-        self.pos = 0
-        self.deferred: list[Candidate] = []
-        self.ignore_domains = False
-        self.excluded: set[int] = set()
-        self.larger_than = 0
-        self.current = -1
-        self.attempts = 0
-        self.attempts_here = 0
-        self.failovers = 0
-        self.backoff_prev = 0.0
-        self.in_flight: _Attempt | None = None
-        self.waiting = False
-        self.first_failure: tuple[Outcome, int | None, str] | None = None
-        self.last_reason: Reason | None = None
-        self.delivered = 0
-        self.cost = 0.0
-        self.compliant = True
-        self.held: tuple[_Attempt, AttemptFinished] | None = None
-
-
-class _Attempt:
-    __slots__ = (
-        "breaker_epoch",
-        "cancelled",
-        "candidate",
-        "domain_probe",
-        "first_token_at",
-        "id",
-        "number",
-        "reason",
-        "request",
-        "reserved",
-        "start",
-    )
-
-    def __init__(
-        self,
-        attempt_id: int,
-        request: _Request,
-        candidate: Candidate,
-        start: float,
-        reason: Reason | None,
-    ) -> None:
-        self.id = attempt_id
-        self.request = request
-        self.candidate = candidate
-        self.number = request.attempts
-        self.start = start
-        self.reason = reason
-        self.first_token_at: float | None = None
-        self.breaker_epoch: int | None = None
-        self.domain_probe = False
-        self.reserved = 0.0
-        self.cancelled = False
 
 
 class Engine:
@@ -285,8 +175,8 @@ class Engine:
                 cap_windows[name] = tenant.spend.window_s
         self.ledger = SpendLedger(window_s=cap_windows)
         self.reasons: Counter[Reason] = Counter()
-        self._requests: dict[str, _Request] = {}
-        self._attempts: dict[int, _Attempt] = {}
+        self._requests: dict[str, RequestState] = {}
+        self._attempts: dict[int, AttemptState] = {}
         self._next_attempt_id = 0
         self._now = float("-inf")
         self._handlers: dict[type, Callable[[Any], list[Decision]]] = {
@@ -373,7 +263,7 @@ class Engine:
         total_s = self._timeouts.total_s
         if event.timeout_s is not None:
             total_s = min(total_s, event.timeout_s)
-        request = _Request(event, tenant_name, tenant, route, order, at + total_s)
+        request = RequestState(event, tenant_name, tenant, route, order, at + total_s)
         self._requests[request.id] = request
         self.budget.deposit(at)
         return self._next_attempt(request, at, first_reason)
@@ -460,7 +350,9 @@ class Engine:
 
     # -- health -----------------------------------------------------------------
 
-    def _record_health(self, attempt: _Attempt, event: AttemptFinished, ttft: float | None) -> None:
+    def _record_health(
+        self, attempt: AttemptState, event: AttemptFinished, ttft: float | None
+    ) -> None:
         at = event.at
         index = attempt.candidate.index
         outcome = event.outcome
@@ -481,7 +373,7 @@ class Engine:
         if retry_after and outcome in _REFUSALS and self._retries.cooldown_on_retry_after:
             self._cooldown[index] = max(self._cooldown[index], at + retry_after)
 
-    def _release_probes(self, attempt: _Attempt) -> None:
+    def _release_probes(self, attempt: AttemptState) -> None:
         index = attempt.candidate.index
         breaker = self.breakers[index]
         if breaker is not None and attempt.breaker_epoch is not None:
@@ -493,7 +385,9 @@ class Engine:
 
     # -- choosing where to send -----------------------------------------------------
 
-    def _next_attempt(self, request: _Request, now: float, reason: Reason | None) -> list[Decision]:
+    def _next_attempt(
+        self, request: RequestState, now: float, reason: Reason | None
+    ) -> list[Decision]:
         if now >= request.deadline:
             return self._fail(request, now, Reason.DEADLINE_EXCEEDED)
         skipped: Reason | None = None
@@ -522,7 +416,9 @@ class Engine:
                 continue
             return self._send(request, candidate, now, skipped or reason, verdict)
 
-    def _admit(self, request: _Request, candidate: Candidate, now: float) -> _Attempt | Reason:
+    def _admit(
+        self, request: RequestState, candidate: Candidate, now: float
+    ) -> AttemptState | Reason:
         """Every spend, health and limit check for one candidate; holds are undone on a no.
 
         A candidate whose estimated cost would take the tenant past its hard cap is
@@ -537,7 +433,7 @@ class Engine:
             if self.ledger.committed(now, request.tenant) + estimate > tenant.spend.hard_usd:
                 return Reason.TENANT_CAP
         self._next_attempt_id += 1
-        attempt = _Attempt(self._next_attempt_id, request, candidate, now, None)
+        attempt = AttemptState(self._next_attempt_id, request, candidate, now, None)
         if self.domains is not None and not request.ignore_domains:
             verdict = self.domains.admit(now, index)
             if verdict == DomainVerdict.SKIP:
@@ -566,11 +462,11 @@ class Engine:
 
     def _send(
         self,
-        request: _Request,
+        request: RequestState,
         candidate: Candidate,
         now: float,
         reason: Reason | None,
-        attempt: _Attempt,
+        attempt: AttemptState,
     ) -> list[Decision]:
         tenant = request.tenant_policy
         if tenant is not None:
@@ -614,7 +510,7 @@ class Engine:
     # -- what an outcome leads to ---------------------------------------------------
 
     def _dispose(
-        self, request: _Request, attempt: _Attempt, event: AttemptFinished
+        self, request: RequestState, attempt: AttemptState, event: AttemptFinished
     ) -> list[Decision]:
         at = event.at
         outcome = event.outcome
@@ -650,7 +546,7 @@ class Engine:
         return self._fail_over(request, at)
 
     def _retry_or_fail_over(
-        self, request: _Request, attempt: _Attempt, event: AttemptFinished
+        self, request: RequestState, attempt: AttemptState, event: AttemptFinished
     ) -> list[Decision]:
         at = event.at
         retries = self._retries
@@ -675,7 +571,7 @@ class Engine:
         request.waiting = True
         return [Wait(request.id, until)]
 
-    def _fail_over(self, request: _Request, now: float) -> list[Decision]:
+    def _fail_over(self, request: RequestState, now: float) -> list[Decision]:
         request.pos += 1
         request.failovers += 1
         if request.failovers > self._retries.max_failovers:
@@ -686,7 +582,7 @@ class Engine:
     # -- endings --------------------------------------------------------------------
 
     def _complete(
-        self, request: _Request, attempt: _Attempt, event: AttemptFinished
+        self, request: RequestState, attempt: AttemptState, event: AttemptFinished
     ) -> list[Decision]:
         del self._requests[request.id]
         served_by = attempt.candidate.id
@@ -705,7 +601,7 @@ class Engine:
             )
         ]
 
-    def _fail(self, request: _Request, now: float, reason: Reason) -> list[Decision]:
+    def _fail(self, request: RequestState, now: float, reason: Reason) -> list[Decision]:
         if request.held is not None:
             attempt, event = request.held
             return self._complete(request, attempt, event)
@@ -761,7 +657,7 @@ class Engine:
 
     def _request_row(
         self,
-        request: _Request,
+        request: RequestState,
         now: float,
         final: Literal["ok", "error", "rejected"],
         served_by: str,
