@@ -21,10 +21,11 @@ It feeds `router.core.Engine` the same events the gateway does, with
 
 Everything is callback-driven, not a process per request: SimPy's process
 machinery would cost several times more per request (reference/resilience.md
-§4.2). A callback is scheduled with `_Environment.at` as a `_Due` event (one
-shared callback list and one argument) rather than `env.timeout(d).callbacks.
-append(partial(fn, arg))`: the same place in SimPy's queue — time, priority and
-order — without a `Timeout` and a `partial` per event, twice per simulated request.
+§4.2). A callback is scheduled with `Environment.at` as a `Due` event (one
+shared callback list and one argument; `simulator.schedule`) rather than
+`env.timeout(d).callbacks.append(partial(fn, arg))`: the same place in SimPy's queue —
+time, priority and order — without a `Timeout` and a `partial` per event, twice per
+simulated request.
 
 The hot path (arrival → `SendAttempt` → plan → `AttemptFinished` → end) builds
 events without keyword arguments, dispatches decisions through a dict keyed by
@@ -42,13 +43,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import simpy
-from simpy.events import NORMAL, Event
 
 from fakes.model import AttemptPlan, ProviderModel
 from router.core import (
@@ -70,6 +68,7 @@ from router.core import (
 from router.core.reasons import Reason
 from router.core.trace import AttemptColumns, RequestColumns
 from scenarios.scenario_files import LoadedScenario
+from simulator.schedule import Callback, Due, Environment
 from simulator.traffic import TrafficPlan
 
 __all__ = ["SimulationResult", "simulate"]
@@ -82,69 +81,6 @@ _EMPTY: frozenset[str] = frozenset()  # no signals, no extra requirements
 # three times as much.
 _new_arrived = partial(tuple.__new__, RequestArrived)
 _new_finished = partial(tuple.__new__, AttemptFinished)
-
-Callback = Callable[[Any], None]
-"""What a `_Due` event calls, with the event itself (read `.arg` from it)."""
-
-
-class _Due(Event):
-    """A SimPy event that is already triggered and comes due `delay` after it is scheduled.
-
-    It does what `env.timeout(delay)` with callbacks does, minus what this driver never
-    needs: no delay check, no value, no fresh callback list (callers pass a list they
-    share between events — SimPy's `step` only reads it) and no `partial` per event:
-    the callback gets the event and reads its one `arg`. `Event.__init__` is skipped
-    on purpose; `_ok` and `_value` are what `Environment.step` and `triggered` read.
-    """
-
-    _ok = True
-    _value = None
-
-    def __init__(self, callbacks: list[Callback], arg: Any) -> None:
-        self.callbacks = callbacks
-        self.arg = arg
-
-
-class _Environment(simpy.Environment):
-    """SimPy's environment plus a cheap way to schedule a callback, and an inline run loop.
-
-    Like `simpy.rt.RealtimeEnvironment`, it changes how events are stepped and nothing
-    else: `run()` without `until` (how this driver runs: until no event is left) does
-    what `step()` does, inline, instead of one method call and one `try` per event.
-    Events fire in exactly the order SimPy's own loop fires them.
-    """
-
-    def at(self, when: float, callbacks: list[Callback], arg: Any = None) -> None:
-        """Run `callbacks` with a `_Due` holding `arg` at `when`, or now if that has passed.
-
-        The queue entry is the one `env.timeout(max(0, when - now))` would make: same
-        time (computed the same way, to the last bit), NORMAL priority, next event id.
-        """
-        now = self._now
-        delay = when - now
-        entry = (
-            now + (delay if delay > 0.0 else 0.0),
-            NORMAL,
-            next(self._eid),
-            _Due(callbacks, arg),
-        )
-        heappush(self._queue, entry)
-
-    def run(self, until: float | Event | None = None) -> Any:
-        if until is not None:
-            return super().run(until)
-        queue = self._queue
-        while queue:
-            self._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
-            for callback in callbacks:
-                callback(event)
-            if not event._ok and not hasattr(event, "_defused"):
-                # As `Environment.step`: a failed event nobody handled crashes the run.
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +196,7 @@ class _Provider:
 class _Simulation:
     def __init__(self, loaded: LoadedScenario, seed: int) -> None:
         scenario, policy = loaded.scenario, loaded.policy
-        self.env = _Environment()
+        self.env = Environment()
         self.at = self.env.at
         self.duration = scenario.duration
         self.trace = TraceRecorder()
@@ -295,7 +231,7 @@ class _Simulation:
         self.pending: dict[int, _Call] = {}
         self.queued: set[int] = set()
         self.count = 0
-        # One callback list per kind of `_Due` event, shared by all events of that kind.
+        # One callback list per kind of `Due` event, shared by all events of that kind.
         self.on_load: list[Callback] = [self.load_next]
         self.on_call: list[Callback] = [self.call]
         self.on_timeouts: list[Callback] = [self.check_timeouts]
@@ -323,7 +259,7 @@ class _Simulation:
     def wait(self, decision: Wait) -> None:
         self.at(decision.until, self.on_timer, decision.request_id)
 
-    def timer(self, due: _Due) -> None:
+    def timer(self, due: Due) -> None:
         self.feed(TimerFired(self.env.now, due.arg))
 
     def cancelled(self, decision: CancelAttempt) -> None:
@@ -371,7 +307,7 @@ class _Simulation:
             self.at(times[-1], self.on_load)
             return
 
-    def call(self, due: _Due) -> None:
+    def call(self, due: Due) -> None:
         call: _Call = due.arg
         self.calls[call.id] = call
         call.ended = False
@@ -480,7 +416,7 @@ class _Simulation:
             provider.overloaded += 1
             self.follow(send, call, model.overload_plan(now), now, None)
 
-    def queue_deadline(self, due: _Due) -> None:
+    def queue_deadline(self, due: Due) -> None:
         """Still queued at its first-token deadline: the router gives up; the provider does not."""
         attempt_id: int = due.arg
         if attempt_id in self.queued:
@@ -511,7 +447,7 @@ class _Simulation:
             self.queued.discard(send.attempt_id)
             self.start(provider, send, call, now)
 
-    def release_due(self, due: _Due) -> None:
+    def release_due(self, due: Due) -> None:
         self.release(due.arg, self.env.now)
 
     def follow(
@@ -618,7 +554,7 @@ class _Simulation:
             )
         )
 
-    def settle(self, due: _Due) -> None:
+    def settle(self, due: Due) -> None:
         """The common end of an attempt: its slot is freed and its result reported at once."""
         provider, verdict = due.arg
         now = self.env.now
@@ -628,7 +564,7 @@ class _Simulation:
             self.dequeue(provider, now)
         self.report(verdict)
 
-    def report_due(self, due: _Due) -> None:
+    def report_due(self, due: Due) -> None:
         self.report(due.arg)
 
     def report(self, verdict: AttemptFinished) -> None:
