@@ -484,6 +484,18 @@ def _parse_call(model_id: str, body: Mapping[str, Any], *, stream: bool) -> Call
         include_usage=True,
         fault=fault,
         deployment=model,
+        carries_on=_carries_on(body["messages"][-1]),
+    )
+
+
+def _carries_on(last: Mapping[str, Any]) -> bool:
+    """A final assistant message with text and no `toolUse` is an answer to carry on (a
+    prefill, which Bedrock's Anthropic models continue)."""
+    blocks = last.get("content") or ()
+    return (
+        last.get("role") == "assistant"
+        and any(isinstance(block, dict) and block.get("text") for block in blocks)
+        and not any(isinstance(block, dict) and "toolUse" in block for block in blocks)
     )
 
 

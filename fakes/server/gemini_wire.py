@@ -497,6 +497,17 @@ def _parse_call(target: str, stream: bool, body: Any) -> Call:
         tool_choice=_tool_choice(_get(body, "toolConfig")),
         fault=fault,
         deployment=model,
+        carries_on=_carries_on(contents[-1]),
+    )
+
+
+def _carries_on(last: Mapping[str, Any]) -> bool:
+    """A final `model` turn with text and no function call is an answer to carry on."""
+    parts = last.get("parts") or ()
+    return (
+        last.get("role") == "model"
+        and any(isinstance(part, dict) and part.get("text") for part in parts)
+        and not any(isinstance(part, dict) and _get(part, "functionCall") for part in parts)
     )
 
 

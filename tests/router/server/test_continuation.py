@@ -33,6 +33,7 @@ from router.server import create_app
 from tests.fakes.server.harness import running, running_world
 from tests.router.server.gateway import POLICY, gateway, load_policy
 from tests.router.server.test_app import PING, stream_text
+from tests.router.server.vendor_gateway import VENDOR, vendor_policy
 
 CONTINUE = {"after_first_byte": "continue"}
 
@@ -82,32 +83,32 @@ def test_a_fallback_that_cannot_carry_on_does_not_mask_the_original_break() -> N
         assert gw.tried() == [("gpt@openai", "stream_cut"), ("claude@anthropic", "auth")]
 
 
-MISTRAL = {
-    "id": "mistral@mistral",
-    "protocol": "mistral",
-    "base_url": "https://api.mistral.ai/v1",
-    "model": "mistral-small-latest",
-    "api_key": "sk-mistral-test",
-    "price": {"input_per_mtok": 0.10, "output_per_mtok": 0.30},
-    "context_window": 128000,
-    "capabilities": ["tools", "streaming", "json"],
-    "region": "us",
-    "domains": ["vendor:mistral"],
-}
+FALLBACKS = [
+    ("anthropic", "https://api.anthropic.com", "claude-sonnet-4-5", None),
+    ("mistral", "https://api.mistral.ai/v1", "mistral-small-latest", None),
+    ("gemini", "https://generativelanguage.googleapis.com/v1beta", "gemini-2.5-flash", None),
+    ("bedrock", "https://bedrock-runtime.eu-west-1.amazonaws.com",
+     "anthropic.claude-3-5-sonnet-20240620-v1:0", None),
+    ("azure-openai", "https://res.openai.azure.com", "gpt4o-prod", "2024-10-21"),
+]  # fmt: skip
 
 
-def test_mistral_carries_on_from_a_prefix_message() -> None:
-    """Mistral refuses a final assistant turn unless it says `prefix`; the adapter does."""
-    data = yaml.safe_load(POLICY)
-    data["deployments"][1] = MISTRAL
-    data["routes"] = [{"name": "default", "targets": ["gpt@openai"], "fallbacks": [MISTRAL["id"]]}]
-    data["resilience"]["streaming"] = CONTINUE
-    policy = policy_from_data(data, source="test", env={})
+@pytest.mark.parametrize(("protocol", "base_url", "model", "api_version"), FALLBACKS)
+def test_every_vendor_carries_on_in_its_own_dialect(
+    protocol: str, base_url: str, model: str, api_version: str | None
+) -> None:
+    """The prefill reaches each vendor as its API wants it (Mistral's refuses a final
+    assistant turn without `prefix`; Anthropic's a prefill ending in whitespace), and
+    each carries the answer on: the client gets one answer, no word repeated or run
+    together."""
+    policy = vendor_policy(
+        protocol, base_url, model, "key-1", api_version=api_version, streaming=CONTINUE
+    )
     with gateway(models={"gpt@openai": "gpt-4o~stream_cut-2"}, policy=policy) as gw:
         stream = gw.client.chat.completions.create(model="default", messages=PING, stream=True)
         text, finish, _ = stream_text(stream)
         assert finish == "stop" and len(text.split()) == 2 + 12 and "  " not in text
-        assert gw.tried() == [("gpt@openai", "stream_cut"), ("mistral@mistral", "ok")]
+        assert gw.tried() == [("gpt@openai", "stream_cut"), (VENDOR, "ok")]
 
 
 def _chunk(delta: dict[str, Any]) -> bytes:

@@ -22,10 +22,19 @@ PING = [{"role": "user", "content": "ping"}]
 
 
 def vendor_policy(
-    protocol: str, base_url: str, model: str, api_key: str, *, api_version: str | None = None
+    protocol: str,
+    base_url: str,
+    model: str,
+    api_key: str,
+    *,
+    api_version: str | None = None,
+    streaming: dict[str, Any] | None = None,
 ) -> Policy:
-    """The test policy of `gateway.POLICY` with `VENDOR` in place of the Anthropic one."""
+    """The test policy of `gateway.POLICY` with `VENDOR` in place of the Anthropic one
+    (and `streaming` as its `resilience.streaming`, if given)."""
     data = yaml.safe_load(POLICY)
+    if streaming is not None:
+        data["resilience"]["streaming"] = streaming
     openai_deployment = data["deployments"][0]
     vendor: dict[str, Any] = {
         "id": VENDOR,
