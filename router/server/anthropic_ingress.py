@@ -330,15 +330,6 @@ class AnthropicStream(ClientStream):
         self._tool_blocks: dict[int, int] = {}
         self._stop_reason = "end_turn"
 
-    async def piece(self, piece: Piece, model: str) -> None:
-        """Hold back while a failover is still invisible (base class), else send now."""
-        if not self.committed:
-            await super().piece(piece, model)
-            return
-        if self._trim:
-            piece = self._trimmed(piece)
-        await self._send(piece)
-
     async def finish(self, usage: Usage) -> web.StreamResponse:
         """Close the open block, then `message_delta` (stop reason, usage), `message_stop`."""
         if not self.committed:
@@ -374,11 +365,8 @@ class AnthropicStream(ClientStream):
         for piece in pieces:
             await self._send(piece)
 
-    async def _send(self, piece: Piece) -> None:
-        await self._write(b"".join(self._render(piece)))
-        self.delivered += piece.tokens
-        if self._keep:
-            self._note(piece)
+    def _encode(self, piece: Piece) -> bytes:
+        return b"".join(self._render(piece))
 
     def _close_block(self) -> bytes:
         if self._open is None:

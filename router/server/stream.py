@@ -104,10 +104,7 @@ class ClientStream:
             return
         if self._trim:
             piece = self._trimmed(piece)
-        await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-        self.delivered += piece.tokens
-        if self._keep:
-            self._note(piece)
+        await self._send(piece)
 
     def discard(self) -> None:
         """Drop what a failed attempt buffered (nothing of it reached the client)."""
@@ -150,11 +147,19 @@ class ClientStream:
         await self._write(chunk_bytes(self._id, self._created, self._model, role))
         pieces, self._buffer = self._buffer, []
         for piece in pieces:
-            await self._write(chunk_bytes(self._id, self._created, self._model, piece))
-            self.delivered += piece.tokens
-            if self._keep:
-                self._note(piece)
+            await self._send(piece)
         self._buffered_tokens = 0
+
+    async def _send(self, piece: Piece) -> None:
+        """Write one piece the client may have now, and count it as delivered."""
+        await self._write(self._encode(piece))
+        self.delivered += piece.tokens
+        if self._keep:
+            self._note(piece)
+
+    def _encode(self, piece: Piece) -> bytes:
+        """One piece in this door's format: an OpenAI `chat.completion.chunk` event."""
+        return chunk_bytes(self._id, self._created, self._model, piece)
 
     def _note(self, piece: Piece) -> None:
         """The client now has `piece` (`keep_said`): keep what a continuation needs."""
