@@ -153,7 +153,7 @@ class StreamDecoder(ABC):
         raise NotImplementedError(f"{type(self).__name__} reads SSE, not a binary stream")
 
     def feed_whole(self, raw: bytes) -> list[Piece]:
-        """The pieces of a whole non-streamed answer (the body of `Adapter.whole_request`).
+        """The pieces of a whole non-streamed answer (the body of `Adapter.build(stream=False)`).
 
         A body that is not one JSON object (cut short, or garbage) counts as malformed
         and leaves the decoder incomplete, which the gateway reports as `stream_cut`;
@@ -199,12 +199,8 @@ class Adapter(ABC):
         and given to the decoder's `feed_whole`."""
 
     def request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The streamed request (every attempt, unless `whole_request` is asked for)."""
+        """The streamed request (every attempt, unless a whole answer is asked for)."""
         return self.build(body, deployment, stream=True)
-
-    def whole_request(self, body: Mapping[str, Any], deployment: Deployment) -> UpstreamRequest:
-        """The non-streaming request (`resilience.streaming.plain_clients: whole`)."""
-        return self.build(body, deployment, stream=False)
 
     def continued(self, body: Mapping[str, Any], said: str, delivered: int) -> dict[str, Any]:
         """The client's body, asking this vendor to carry on an answer from `said`.

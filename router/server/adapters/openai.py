@@ -3,7 +3,7 @@
 The gateway's own ingress speaks this protocol, so translation is small: the route
 name in `model` becomes the deployment's model, the call is streamed with
 `stream_options.include_usage` (so the bill is known even for non-streaming clients),
-and the chunks' deltas pass through as pieces. A non-streamed call (`whole_request`)
+and the chunks' deltas pass through as pieces. A non-streamed call (`stream=False`)
 sends `stream: false` and no `stream_options` (OpenAI refuses them without a stream);
 its `chat.completion` is read as one chunk whose delta is the whole message. Errors
 are already in OpenAI's envelope; what is added is their outcome, from the status and
