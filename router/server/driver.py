@@ -323,16 +323,16 @@ class Driver:
         finally:
             self._tasks.pop(send.attempt_id, None)
         call.results[send.attempt_id] = result
-        if result.outcome is not Outcome.OK and not call.failed:
-            # The engine surfaces its *first* failure; the body must be that attempt's too.
-            call.failed = True
-            if result.error is not None:
-                call.first_error = (deployment.id, for_client(result.error, deployment.id))
-        usage = result.usage
         signals = _NO_SIGNALS
-        broke = result.outcome is not Outcome.OK
-        if broke and sink is not None and sink.delivered and not sink.resumable:
-            signals = _UNRESUMABLE
+        if result.outcome is not Outcome.OK:
+            if not call.failed:
+                # The engine surfaces its *first* failure; its body must be this attempt's.
+                call.failed = True
+                if result.error is not None:
+                    call.first_error = (deployment.id, for_client(result.error, deployment.id))
+            if sink is not None and sink.delivered and not sink.resumable:
+                signals = _UNRESUMABLE
+        usage = result.usage
         self.attempt_counts[(deployment.id, result.outcome.value)] += 1
         cost = self._candidates[deployment.id].cost(usage.input_tokens, usage.output_tokens)
         tenant = call.tenant or ANONYMOUS
