@@ -24,13 +24,17 @@ deployment) and like-for-like — the same two deployments as a fallback chain, 
 cooldowns after failures (its breaker), rpm/tpm limits with pre-call checks, a budget and
 a JSON-lines logging callback (its audit log).
 
+The gateway and the bare proxy run on uvloop, as `blastradius serve` does by default and
+as LiteLLM's proxy does (uvicorn with `loop="uvloop"`); `--loop asyncio` runs both on the
+standard library's loop instead.
+
 `--plain-clients stream|whole|both` sets the gateway's
 `resilience.streaming.plain_clients` (default `stream`, the policy default: upstream
 calls are streamed even for these non-streaming clients); `both` measures the gateway
 once in each mode and reports the targets for each.
 
 Run: `python benchmarks/gateway_throughput.py [--seconds 5] [--concurrency 32]
-[--plain-clients both]`.
+[--plain-clients both] [--loop asyncio]`.
 Profile the gateway: add `--profile FILE` (cProfile of the serve process, pstats file).
 """
 
@@ -118,7 +122,11 @@ async def handle(request):
 app = web.Application()
 app.cleanup_ctx.append(session_ctx)
 app.router.add_post("/v1/chat/completions", handle)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+loop = None
+if sys.argv[3] == "uvloop":
+    import uvloop
+    loop = uvloop.new_event_loop()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, loop=loop)
 """
 
 LITELLM_CONFIG = """
@@ -268,6 +276,12 @@ def main() -> None:
         default="stream",
         help="the gateway's resilience.streaming.plain_clients; `both` measures each",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the event loop of the gateway and the bare proxy (uvloop, as LiteLLM's)",
+    )
     args = parser.parse_args()
     args.proxy_cpus = None
     if args.pin:
@@ -294,7 +308,7 @@ def measure_gateway(
     audit = scratch / f"audit-{plain_clients}.jsonl"
     port = free_port()
     serve = ["-m", "simulator.cli", "serve", "--policy", str(policy), "--port", str(port),
-             "--audit-log", str(audit)]  # fmt: skip
+             "--audit-log", str(audit), "--loop", args.loop]  # fmt: skip
     if args.profile is not None:
         profile = args.profile
         if args.plain_clients == "both":
@@ -319,7 +333,7 @@ def run_all(args: argparse.Namespace, scratch: Path, base_url: str) -> list[Figu
     upstream = base_url + "/chat/completions"
     results.append(
         measure("bare aiohttp pass-through proxy",
-                [sys.executable, "-c", BARE_PROXY, str(port), upstream],
+                [sys.executable, "-c", BARE_PROXY, str(port), upstream, args.loop],
                 f"http://127.0.0.1:{port}", args)
     )  # fmt: skip
     litellm = Path(args.litellm)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
-from router.server.serve import run_gateway
+from router.server.serve import EVENT_LOOPS, event_loop, run_gateway
 from scenarios.durations import format_duration
 from scenarios.overrides import parse_override
 from scenarios.policy_files import load_policy
@@ -370,6 +370,12 @@ def _add_serve_parser(commands: Any) -> None:
         "the client's JSON body (keys sorted, compact) under the secret in $VAR",
     )
     serve.add_argument(
+        "--loop",
+        choices=EVENT_LOOPS,
+        default="auto",
+        help="the event loop: uvloop, asyncio, or auto (uvloop where installed; the default)",
+    )
+    serve.add_argument(
         "--drain-s",
         type=float,
         default=30.0,
@@ -396,6 +402,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+    try:
+        loop_name, loop_factory = event_loop(args.loop)
+    except ValueError as problem:
+        print(f"error: --loop {args.loop}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     policy = load_policy(args.policy, require_env=True)
     # The gateway's own log (reloads, refusals) to stderr; aiohttp's access log stays off.
     handler = logging.StreamHandler(sys.stderr)
@@ -411,6 +422,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if not policy.tenants:
         print("serve: no tenants configured: serving one anonymous tenant", file=sys.stderr)
+    print(f"serve: event loop {loop_name}", file=sys.stderr)
 
     def ready(url: str) -> None:
         print(f"serve: listening on {url}", file=sys.stderr, flush=True)
@@ -424,6 +436,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             policy_path=args.policy,
             audit_log=args.audit_log,
             prompt_key=prompt_key,
+            loop_factory=loop_factory,
             on_ready=ready,
         )
     except ValueError as problem:

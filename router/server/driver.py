@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 This is the simulator's twin (`simulator/driver.py`) on a real clock: it feeds the
-engine the same events with `at = loop.time() - t0` and carries out the same
+engine the same events with `at = time.monotonic() - t0` and carries out the same
 decisions. No routing rule lives here — which deployment, whether to retry, how long
 to wait, when to give up are all the engine's answers.
 
@@ -158,6 +158,7 @@ class Driver:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._offset = 0.0
+        self._floor = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- clock and lifecycle ------------------------------------------------------------
@@ -174,9 +175,17 @@ class Driver:
         return self._offset
 
     def now(self) -> float:
-        """Engine time: seconds since `start`, on the loop's monotonic clock."""
+        """Engine time: seconds since `start`, on the monotonic clock.
+
+        `time.monotonic()` is the clock asyncio's loop keeps; uvloop's `loop.time()` reads
+        the same clock in whole milliseconds, too coarse for a local time to first token,
+        so the driver reads it directly and uses the loop's clock only to schedule.
+        Never earlier than a timer already reported as fired (`_wait`), so engine time
+        only moves forward.
+        """
         assert self._loop is not None, "Driver.start() was not called"
-        return self._loop.time() - self._offset
+        now = time.monotonic() - self._offset
+        return now if now > self._floor else self._floor
 
     @property
     def in_flight(self) -> int:
@@ -282,8 +291,12 @@ class Driver:
         assert self._loop is not None
 
         def fire() -> None:
+            # A loop may fire a timer a little before its time: uvloop's clock and timers
+            # count whole milliseconds. The engine decides as of the time it asked for, or
+            # it would find a Retry-After not yet over and give up on the deployment.
             self._timers.discard(handle)
-            self._feed(TimerFired(at=self.now(), request_id=wait.request_id))
+            self._floor = max(self.now(), wait.until)
+            self._feed(TimerFired(at=self._floor, request_id=wait.request_id))
 
         handle = self._loop.call_at(wait.until + self._offset, fire)
         self._timers.add(handle)

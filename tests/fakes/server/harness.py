@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -87,9 +87,16 @@ def direct_app(wire: Wire, models: tuple[str, ...] = ("fake-model",)) -> web.App
 
 
 @contextmanager
-def running(app: web.Application) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1:0 in a thread; yield its base URL (`http://127.0.0.1:PORT`)."""
-    loop = asyncio.new_event_loop()
+def running(
+    app: web.Application,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:0 in a thread; yield its base URL (`http://127.0.0.1:PORT`).
+
+    The loop comes from `loop_factory`, so a gateway under test can run on the loop
+    `blastradius serve` runs it on.
+    """
+    loop = loop_factory()
     runner = web.AppRunner(app, handle_signals=False)
     ready = threading.Event()
     box: dict[str, Any] = {}

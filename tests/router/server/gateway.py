@@ -7,11 +7,12 @@ and, optionally, a fault directive in its model name (`gpt-4o~server`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from random import Random
@@ -24,7 +25,12 @@ from fakes.server.world import FakeWorld
 from router.core.policy import Policy, policy_from_data
 from router.core.trace import AttemptRow, TraceRecorder
 from router.server import create_app
+from router.server.serve import event_loop
 from tests.fakes.server.harness import running, running_world
+
+SERVED_LOOP = event_loop("auto")[1]
+"""The loop `blastradius serve` runs the gateway on (uvloop where installed), so the
+gateway tests exercise the loop production uses; pytest-aiohttp tests keep asyncio's."""
 
 POLICY = """
 name: gateway-test
@@ -142,9 +148,11 @@ def gateway(
     *,
     models: Mapping[str, str] | None = None,
     policy: Policy | None = None,
+    loop: Callable[[], asyncio.AbstractEventLoop] = SERVED_LOOP,
     **app_options: Any,
 ) -> Iterator[Gateway]:
-    """A fake world and a gateway in front of it; `models` sets deployment model names."""
+    """A fake world and a gateway in front of it (on a loop from `loop`); `models` sets
+    deployment model names."""
     policy = policy or load_policy()
     with running_world(FakeWorld(policy, seed=5)) as ready:
         deployments = tuple(
@@ -159,7 +167,7 @@ def gateway(
         served = policy.model_copy(update={"deployments": deployments})
         trace = TraceRecorder()
         app = create_app(served, trace=trace, rng=Random(7), **app_options)
-        with running(app) as url:
+        with running(app, loop) as url:
             client = openai.OpenAI(
                 base_url=url + "/v1", api_key="client-key", max_retries=0, timeout=15.0
             )

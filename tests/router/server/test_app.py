@@ -6,11 +6,13 @@ Faults are injected per deployment through the model-name directive or the contr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -178,6 +180,23 @@ def test_429_retry_after_is_waited_out_then_failed_over() -> None:
         assert [row.outcome for row in primary] == ["rate_limited"] * 3
         gaps = [b.start_s - a.end_s for a, b in itertools.pairwise(primary)]
         assert all(gap >= 0.3 for gap in gaps), gaps
+
+
+class _EarlyTimers(asyncio.SelectorEventLoop):
+    """A loop whose timers fire 2 ms early, as a loop on a millisecond clock may (uvloop)."""
+
+    def call_at(  # type: ignore[override]
+        self, when: float, callback: Callable[..., object], *args: object, context: Any = None
+    ) -> asyncio.TimerHandle:
+        return super().call_at(when - 0.002, callback, *args, context=context)
+
+
+def test_a_retry_timer_that_fires_early_still_retries_the_same_deployment() -> None:
+    """The engine hears the timer at the time it asked for, so the Retry-After is over."""
+    with gateway(models={"gpt@openai": "gpt-4o~rate_limited-0.1"}, loop=_EarlyTimers) as gw:
+        with pytest.raises(openai.RateLimitError):
+            gw.client.chat.completions.create(model="solo", messages=PING)
+        assert [row.outcome for row in gw.attempts()] == ["rate_limited"] * 3
 
 
 def test_persistent_429_with_nothing_left_surfaces_the_original_error() -> None:

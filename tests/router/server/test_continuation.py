@@ -31,7 +31,7 @@ from router.core.policy import policy_from_data
 from router.core.trace import TraceRecorder
 from router.server import create_app
 from tests.fakes.server.harness import running, running_world
-from tests.router.server.gateway import POLICY, gateway, load_policy
+from tests.router.server.gateway import POLICY, SERVED_LOOP, gateway, load_policy
 from tests.router.server.test_app import PING, stream_text
 from tests.router.server.vendor_gateway import VENDOR, vendor_policy
 
@@ -150,7 +150,7 @@ def _one_stream_behind(
         data["deployments"][1]["base_url"] = fallback_url
         trace = TraceRecorder()
         app = create_app(policy_from_data(data, source="test", env={}), trace=trace, rng=Random(3))
-        with running(app) as url:
+        with running(app, SERVED_LOOP) as url:
             client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0, timeout=15)
             try:
                 stream = client.chat.completions.create(

@@ -20,7 +20,8 @@ from fakes.server.world import FakeWorld
 from router.core.policy import Protocol
 from router.server import create_app
 from router.server.adapters import adapter_for
-from router.server.serve import GC_YOUNG_THRESHOLD, reload_policy, serve, tune_gc
+from router.server.serve import GC_YOUNG_THRESHOLD, event_loop, reload_policy, serve, tune_gc
+from simulator.cli import main
 from tests.fakes.server.harness import running_world
 from tests.router.server.gateway import POLICY, call_json, load_policy
 from tests.router.server.serving import policy_data, serve_process, write_policy
@@ -76,7 +77,11 @@ def test_stop_drains_a_request_in_flight_then_closes_the_listener() -> None:
             raise AssertionError("the listener is still open after stop")
 
 
-def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("option", "loop"), [("auto", "uvloop"), ("asyncio", "asyncio")])
+def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(
+    tmp_path: Path, option: str, loop: str
+) -> None:
+    """On either event loop; by default (`auto`) on uvloop, a dependency wherever it builds."""
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(POLICY, encoding="utf-8")
     with running_world(FakeWorld(load_policy(), seed=5)) as ready:
@@ -86,7 +91,7 @@ def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) 
         policy_file.write_text(yaml.safe_dump(data), encoding="utf-8")
         process = subprocess.Popen(
             [sys.executable, "-m", "simulator.cli", "serve", "--policy", str(policy_file),
-             "--port", "0"],
+             "--port", "0", "--loop", option],
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
@@ -98,6 +103,7 @@ def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) 
                 if "listening on" in line:
                     break
             assert any("anonymous tenant" in line for line in lines), lines
+            assert f"serve: event loop {loop}\n" in lines, lines
             url = lines[-1].rsplit(" ", 1)[-1].strip()
             client = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
             answer = client.chat.completions.create(model="default", messages=PING)
@@ -108,6 +114,29 @@ def test_blastradius_serve_answers_and_exits_cleanly_on_sigterm(tmp_path: Path) 
             if process.poll() is None:
                 process.kill()
                 process.wait(5)
+
+
+def test_event_loop_auto_is_uvloop_where_installed_and_asyncio_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert event_loop("auto")[0] == "uvloop"
+    assert event_loop("asyncio") == ("asyncio", asyncio.new_event_loop)
+    with pytest.raises(ValueError, match="unknown event loop 'trio'"):
+        event_loop("trio")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it has no build
+    assert event_loop("auto") == ("asyncio", asyncio.new_event_loop)
+    with pytest.raises(ValueError, match=r"uvloop is not installed \(pip install uvloop\)"):
+        event_loop("uvloop")
+
+
+def test_asking_for_a_missing_uvloop_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert main(["serve", "--policy", "policy.yaml", "--loop", "uvloop"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --loop uvloop: uvloop is not installed" in err and "Traceback" not in err
 
 
 def test_every_protocol_a_policy_may_name_has_an_egress_adapter() -> None:
