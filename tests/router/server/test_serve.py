@@ -15,6 +15,7 @@ import openai
 import pytest
 import yaml
 from aiohttp import web
+from openai.types.chat import ChatCompletionMessageParam
 
 from fakes.server.world import FakeWorld
 from router.core.policy import Protocol
@@ -26,7 +27,7 @@ from tests.fakes.server.harness import running_world
 from tests.router.server.gateway import POLICY, call_json, load_policy
 from tests.router.server.serving import policy_data, serve_process, write_policy
 
-PING = [{"role": "user", "content": "ping"}]
+PING: list[ChatCompletionMessageParam] = [{"role": "user", "content": "ping"}]
 
 
 def test_stop_drains_a_request_in_flight_then_closes_the_listener() -> None:
@@ -151,7 +152,7 @@ def test_sigterm_drains_a_slow_stream_in_flight_then_exits_0(tmp_path: Path) -> 
         policy = write_policy(tmp_path / "policy.yaml", policy_data(ready, slow_token_s=0.1))
         with serve_process(policy) as served:
             client = openai.OpenAI(base_url=served.url + "/v1", api_key="k", max_retries=0)
-            stream = client.chat.completions.create(model="slow", messages=PING, stream=True)  # type: ignore[arg-type]
+            stream = client.chat.completions.create(model="slow", messages=PING, stream=True)
             first = next(iter(stream))
             served.process.send_signal(signal.SIGTERM)
             rest = list(stream)  # ~1 s more: the stop waits for it
