@@ -5,7 +5,8 @@ this process keeps `--concurrency` keep-alive connections busy with small non-st
 OpenAI chat completions for `--seconds`. The baseline runs side by side under the same
 load: a bare aiohttp server answering a fixed JSON body, the ceiling for any aiohttp
 server on this machine, so the ratio says what the fake's parsing, fault checks, journal
-and wire rendering cost. The issue's target is ≥ 3,000 completions/s.
+and wire rendering cost. Both run on uvloop where it is installed, as `blastradius fakes`
+does by default. The issue's target is ≥ 3,000 completions/s.
 
 Run: `python benchmarks/fake_throughput.py [--seconds 5] [--concurrency 32]`.
 """
@@ -13,7 +14,6 @@ Run: `python benchmarks/fake_throughput.py [--seconds 5] [--concurrency 32]`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -35,7 +35,12 @@ async def handle(request):
     return web.Response(body=BODY, content_type="application/json")
 app = web.Application()
 app.router.add_post("/v1/chat/completions", handle)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+try:
+    import uvloop  # the loop `blastradius fakes` runs on by default
+    loop = uvloop.new_event_loop()
+except ImportError:
+    loop = None
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, loop=loop)
 """
 
 REQUEST = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello."}]}
@@ -47,9 +52,9 @@ def measure_fake(seconds: float, concurrency: int) -> tuple[float, int, float]:
     """Completions/s, errors, and the fake's CPU milliseconds per completion."""
     with fake_world() as ready:
         url = ready["deployments"]["gpt-4o@openai"]["base_url"] + "/chat/completions"
-        asyncio.run(load(url, 1.0, concurrency, body=BODY, headers=HEADERS))  # warm-up
+        load(url, 1.0, concurrency, body=BODY, headers=HEADERS)  # warm-up
         cpu = cpu_s(ready["pid"])
-        done, errors = asyncio.run(load(url, seconds, concurrency, body=BODY, headers=HEADERS))
+        done, errors = load(url, seconds, concurrency, body=BODY, headers=HEADERS)
         cpu = cpu_s(ready["pid"]) - cpu
     return done / seconds, errors, 1000 * cpu / max(1, done)
 
@@ -61,9 +66,9 @@ def measure_bare(seconds: float, concurrency: int) -> tuple[float, float]:
     try:
         wait_listening(port, process, "the bare server", 20)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        asyncio.run(load(url, 1.0, concurrency, body=BODY, headers=HEADERS))  # warm-up
+        load(url, 1.0, concurrency, body=BODY, headers=HEADERS)  # warm-up
         cpu = cpu_s(process.pid)
-        done, _ = asyncio.run(load(url, seconds, concurrency, body=BODY, headers=HEADERS))
+        done, _ = load(url, seconds, concurrency, body=BODY, headers=HEADERS)
         cpu = cpu_s(process.pid) - cpu
     finally:
         stop(process)

@@ -312,6 +312,12 @@ def _add_fakes_parser(commands: Any) -> None:
     )
     fakes.add_argument("--seed", type=int, help="seed of every draw (default: the scenario's)")
     fakes.add_argument("--journal", type=Path, help="append the attempt journal here (JSON lines)")
+    fakes.add_argument(
+        "--loop",
+        choices=EVENT_LOOPS,
+        default="auto",
+        help="the event loop: uvloop, asyncio, or auto (uvloop where installed; the default)",
+    )
     fakes.set_defaults(run=cmd_fakes)
 
 
@@ -319,6 +325,11 @@ def cmd_fakes(args: argparse.Namespace) -> int:
     """Run the world until a signal; a clean shutdown closes every listener."""
     from fakes.server.world import FakeWorld, load_world
 
+    try:
+        loop_name, loop_factory = event_loop(args.loop)
+    except ValueError as problem:
+        print(f"error: --loop {args.loop}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     policy, scenario = load_world(args.world)
     world = FakeWorld(
         policy,
@@ -329,7 +340,9 @@ def cmd_fakes(args: argparse.Namespace) -> int:
         seed=args.seed,
         journal_path=args.journal,
     )
-    asyncio.run(_serve(world, args.ready_file))
+    print(f"fakes: event loop {loop_name}", file=sys.stderr)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_serve(world, args.ready_file))
     return 0
 
 

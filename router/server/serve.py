@@ -66,7 +66,8 @@ GC_YOUNG_THRESHOLD = 50_000
 """Allocations between collections of the youngest generation (CPython's default: 700)."""
 
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
-"""The event loops `serve --loop` offers; `auto` is uvloop if it is installed, else asyncio."""
+"""The event loops `serve --loop` and `fakes --loop` offer; `auto` is uvloop if it is
+installed, else asyncio."""
 
 _log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from aiohttp import web
 from fakes.server.answers import answer_for
 from fakes.server.wire import Call, ErrorKind, Finish, Reply, Wire
 from fakes.server.world import FakeWorld
+from router.server.serve import event_loop
 
 TOKEN = "abcdefghijklmnopqrstuvwx"
 
@@ -133,10 +134,17 @@ def running(
         thread.join(10)
 
 
+SERVED_LOOP = event_loop("auto")[1]
+"""The loop `blastradius fakes` (and `serve`) run on by default: uvloop where installed."""
+
+
 @contextmanager
-def running_world(world: FakeWorld) -> Iterator[dict[str, Any]]:
-    """Start `world` in a background thread; yield its ready document; stop it after."""
-    loop = asyncio.new_event_loop()
+def running_world(
+    world: FakeWorld, loop_factory: Callable[[], asyncio.AbstractEventLoop] = SERVED_LOOP
+) -> Iterator[dict[str, Any]]:
+    """Start `world` in a background thread on the loop `blastradius fakes` runs it on (or
+    one from `loop_factory`); yield its ready document; stop it after."""
+    loop = loop_factory()
     ready = threading.Event()
     stop: dict[str, asyncio.Event] = {}
     box: dict[str, Any] = {}

@@ -323,11 +323,14 @@ faults:
     assert results.count("529") >= 2 and any(r not in ("529",) for r in results)
 
 
-def test_blastradius_fakes_writes_a_ready_file_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("option", "loop"), [("auto", "uvloop"), ("asyncio", "asyncio")])
+def test_blastradius_fakes_writes_a_ready_file_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, option: str, loop: str
+) -> None:
     ready_file = tmp_path / "ready.json"
     process = subprocess.Popen(
         [sys.executable, "-m", "simulator.cli", "fakes", "--world", str(write_policy(tmp_path)),
-         "--ready-file", str(ready_file)],
+         "--ready-file", str(ready_file), "--loop", option],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -342,7 +345,7 @@ def test_blastradius_fakes_writes_a_ready_file_and_stops_cleanly_on_sigterm(tmp_
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
-    assert "control API at" in err
+    assert "control API at" in err and f"fakes: event loop {loop}\n" in err
 
 
 def test_a_missing_world_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -25,12 +25,7 @@ from fakes.server.world import FakeWorld
 from router.core.policy import Policy, policy_from_data
 from router.core.trace import AttemptRow, TraceRecorder
 from router.server import create_app
-from router.server.serve import event_loop
-from tests.fakes.server.harness import running, running_world
-
-SERVED_LOOP = event_loop("auto")[1]
-"""The loop `blastradius serve` runs the gateway on (uvloop where installed), so the
-gateway tests exercise the loop production uses; pytest-aiohttp tests keep asyncio's."""
+from tests.fakes.server.harness import SERVED_LOOP, running, running_world
 
 POLICY = """
 name: gateway-test

@@ -30,8 +30,8 @@ from fakes.server.world import FakeWorld
 from router.core.policy import policy_from_data
 from router.core.trace import TraceRecorder
 from router.server import create_app
-from tests.fakes.server.harness import running, running_world
-from tests.router.server.gateway import POLICY, SERVED_LOOP, gateway, load_policy
+from tests.fakes.server.harness import SERVED_LOOP, running, running_world
+from tests.router.server.gateway import POLICY, gateway, load_policy
 from tests.router.server.test_app import PING, stream_text
 from tests.router.server.vendor_gateway import VENDOR, vendor_policy
 
