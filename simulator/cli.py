@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.core.errors import ConfigError, ConfigIssue
 from router.core.policy import Policy, missing_env
-from router.server.serve import EVENT_LOOPS, event_loop, run_gateway
+from router.server.serve import EVENT_LOOPS, LoopFactory, event_loop, run_gateway
 from scenarios.durations import format_duration
 from scenarios.overrides import parse_override
 from scenarios.policy_files import load_policy
@@ -312,24 +312,37 @@ def _add_fakes_parser(commands: Any) -> None:
     )
     fakes.add_argument("--seed", type=int, help="seed of every draw (default: the scenario's)")
     fakes.add_argument("--journal", type=Path, help="append the attempt journal here (JSON lines)")
-    fakes.add_argument(
+    _add_loop_argument(fakes)
+    fakes.set_defaults(run=cmd_fakes)
+
+
+def _add_loop_argument(parser: argparse.ArgumentParser) -> None:
+    """`--loop`, for the commands that serve HTTP (`fakes`, `serve`)."""
+    parser.add_argument(
         "--loop",
         choices=EVENT_LOOPS,
         default="auto",
         help="the event loop: uvloop, asyncio, or auto (uvloop where installed; the default)",
     )
-    fakes.set_defaults(run=cmd_fakes)
+
+
+def _chosen_loop(args: argparse.Namespace) -> tuple[str, LoopFactory] | None:
+    """The loop `--loop` names, or None (said on stderr) when it cannot be had here."""
+    try:
+        return event_loop(args.loop)
+    except ValueError as problem:
+        print(f"error: --loop {args.loop}: {problem}", file=sys.stderr)
+        return None
 
 
 def cmd_fakes(args: argparse.Namespace) -> int:
     """Run the world until a signal; a clean shutdown closes every listener."""
     from fakes.server.world import FakeWorld, load_world
 
-    try:
-        loop_name, loop_factory = event_loop(args.loop)
-    except ValueError as problem:
-        print(f"error: --loop {args.loop}: {problem}", file=sys.stderr)
+    loop = _chosen_loop(args)
+    if loop is None:
         return EXIT_USAGE
+    loop_name, loop_factory = loop
     policy, scenario = load_world(args.world)
     world = FakeWorld(
         policy,
@@ -382,12 +395,7 @@ def _add_serve_parser(commands: Any) -> None:
         help="with --audit-log: each request line carries prompt_hmac, the HMAC-SHA256 of "
         "the client's JSON body (keys sorted, compact) under the secret in $VAR",
     )
-    serve.add_argument(
-        "--loop",
-        choices=EVENT_LOOPS,
-        default="auto",
-        help="the event loop: uvloop, asyncio, or auto (uvloop where installed; the default)",
-    )
+    _add_loop_argument(serve)
     serve.add_argument(
         "--drain-s",
         type=float,
@@ -415,11 +423,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-    try:
-        loop_name, loop_factory = event_loop(args.loop)
-    except ValueError as problem:
-        print(f"error: --loop {args.loop}: {problem}", file=sys.stderr)
+    loop = _chosen_loop(args)
+    if loop is None:
         return EXIT_USAGE
+    loop_name, loop_factory = loop
     policy = load_policy(args.policy, require_env=True)
     # The gateway's own log (reloads, refusals) to stderr; aiohttp's access log stays off.
     handler = logging.StreamHandler(sys.stderr)

@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_DRAIN_S",
     "EVENT_LOOPS",
     "GC_YOUNG_THRESHOLD",
+    "LoopFactory",
     "event_loop",
     "reload_policy",
     "run_gateway",
@@ -72,6 +73,7 @@ installed, else asyncio."""
 _log = logging.getLogger(__name__)
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+"""What makes the event loop a server process runs on (`asyncio.Runner`'s loop_factory)."""
 
 
 def event_loop(name: str = "auto") -> tuple[str, LoopFactory]:
