@@ -19,6 +19,9 @@ simulator's clients use, and abandonment (each call carries `x-stainless-retry-c
 the OpenAI SDK sends it, which the trace keeps as `client_attempt`); a prompt sized to the
 drawn input tokens and `max_tokens` to the output.
 
+**Loop.** The gateway, the fakes and the clients share one event loop: uvloop where it is
+installed, the loop `blastradius serve` runs the gateway on.
+
 **Fallback drills** (`blastradius evidence --live`, `run_drills`): no scenario, no
 timeline. One fake world of the policy; per subject of the substitutability matrix a
 fresh gateway (fresh breakers, no pooled connections), one control-API fault that removes
@@ -54,6 +57,7 @@ from router.core.policy import Policy
 from router.core.trace import ATTEMPT_COLUMNS, REQUEST_COLUMNS, TraceRecorder
 from router.server.app import DRIVERS, REASON_HEADER, create_app
 from router.server.client_context import REQUEST_ID_HEADER, RETRY_HEADER, TASK_HEADER
+from router.server.serve import event_loop
 from router.server.stream import DEPLOYMENT_HEADER
 from scenarios.scenario_files import LoadedScenario
 from scenarios.schema import Task
@@ -73,6 +77,10 @@ DEFAULT_MAX_RATE = 200.0
 
 DEFAULT_DRILL_REQUESTS = 6
 """Requests per route and drill: enough to see a breaker open and the fallback keep serving."""
+
+_SERVED_LOOP = event_loop("auto")[1]
+"""Live runs and drills run on the loop `blastradius serve` runs the gateway on (uvloop
+where installed), so what they prove holds for the gateway as it is run."""
 
 _WORDS = ("route", "breaker", "domain", "budget", "edge", "replica", "quorum", "ledger")
 
@@ -375,7 +383,8 @@ def run_live(
             file=str(loaded.path), line=None, field="traffic.arrivals", message=message
         )
         raise ConfigError([issue])
-    return asyncio.run(_run(loaded, seed=seed, speedup=speedup, progress=progress))
+    with asyncio.Runner(loop_factory=_SERVED_LOOP) as runner:
+        return runner.run(_run(loaded, seed=seed, speedup=speedup, progress=progress))
 
 
 # --------------------------------------------------------------------------- fallback drills
@@ -539,4 +548,5 @@ def run_drills(
     """
     if requests_per_route < 1:
         raise ValueError(f"requests_per_route must be at least 1, got {requests_per_route}")
-    return asyncio.run(_drills(policy, subjects, requests_per_route, seed))
+    with asyncio.Runner(loop_factory=_SERVED_LOOP) as runner:
+        return runner.run(_drills(policy, subjects, requests_per_route, seed))
