@@ -6,11 +6,11 @@ delivered, the vendor's error body); the engine decides what comes next.
 
 Deadlines are absolute times on the engine's clock, converted to the loop's by the
 driver's offset. One `asyncio.timeout_at` guards the whole attempt: first
-`first_token_by`, then, at every network read that brings tokens,
-`min(now + idle_s, deadline)` (once per read: its pieces all arrived at that instant). Which of them
-struck names the outcome: no token yet is `timeout` (a silent provider), a gap after
-tokens is `stream_stall`, the request deadline is `timeout`. Connection failures
-before the status line are `connect`; after it, a broken stream is `stream_cut`.
+`first_token_by`, then, from the first token, `deadline`; and an idle watch
+(`_IdleWatch`) expires it early when no token came for `idle_s`. Which of them struck
+names the outcome: no token yet is `timeout` (a silent provider), a gap after tokens is
+`stream_stall`, the request deadline is `timeout`. Connection failures before the
+status line are `connect`; after it, a broken stream is `stream_cut`.
 
 A *whole* attempt (`resilience.streaming.plain_clients: whole` and a non-streaming
 client; every adapter has the vendor's non-streaming endpoint) has no tokens to time:
@@ -64,6 +64,46 @@ class AttemptResult:
     completion: dict[str, Any] | None = None
     model: str = ""
     detail: str = ""
+
+
+_EARLY_S = 1e-3
+"""How early a loop may run a timer (uvloop counts whole milliseconds)."""
+
+
+class _IdleWatch:
+    """Ends a stream that went quiet for `idle_s`, with no timer work per network read.
+
+    A read that brings tokens only notes the time (`last`). One loop timer looks, at the
+    earliest moment the stream could have gone idle, at whether it has: if so it expires
+    the attempt's timeout at once (the same cancellation any deadline uses); if tokens
+    came since, it looks again when the newest one's window ends. Moving the timeout at
+    every read instead cancelled one loop timer and made another per read: 2 % of the
+    gateway's CPU on the benchmark's short streamed answers (0.4637 → 0.4544 ms, medians
+    of 5, side by side), more on long ones.
+    """
+
+    __slots__ = ("_handle", "_idle_s", "_loop", "_timeout", "last")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, timeout: asyncio.Timeout, idle_s: float
+    ) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._idle_s = idle_s
+        self.last = loop.time()
+        self._handle = loop.call_at(self.last + idle_s, self._check)
+
+    def _check(self) -> None:
+        due = self.last + self._idle_s
+        now = self._loop.time()
+        if now < due - _EARLY_S:
+            self._handle = self._loop.call_at(due, self._check)
+        elif not self._timeout.expired():  # the deadline may have struck this very tick
+            self._timeout.reschedule(now)
+
+    def stop(self) -> None:
+        """The attempt is over: look no more."""
+        self._handle.cancel()
 
 
 class _Progress:
@@ -125,6 +165,7 @@ async def run_attempt(
     whole = whole and sink is None
     request = adapter.build(chat.body, deployment, stream=not whole)
     connect_s = max(0.001, send.connect_by + offset - loop.time())
+    idle: _IdleWatch | None = None
     try:
         async with asyncio.timeout_at(send.first_token_by + offset) as timer:
             async with session.post(
@@ -167,17 +208,21 @@ async def run_attempt(
                     """One network read's pieces: the clock and counters once, then each piece.
 
                     Every piece of a read arrived at the same instant, so the first-token
-                    fact and the idle deadline are settled once per read, not per piece.
+                    fact and the idle watch are settled once per read, not per piece.
                     """
+                    nonlocal idle
                     tokens = 0
                     for piece in pieces:
                         tokens += piece.tokens
                     if tokens:
-                        if not progress.first_token:
+                        if idle is None:
                             progress.first_token = True
                             on_first_token()
+                            timer.reschedule(send.deadline + offset)
+                            idle = _IdleWatch(loop, timer, send.idle_s)
+                        else:
+                            idle.last = loop.time()
                         progress.produced += tokens
-                        timer.reschedule(min(loop.time() + send.idle_s, send.deadline + offset))
                     progress.model = decoder.model or progress.model
                     if assembler is not None:
                         assembler.add_all(pieces)
@@ -218,6 +263,9 @@ async def run_attempt(
             broken = "answer body" if whole else "stream"
             return result(Outcome.STREAM_CUT, 200, f"{broken} broken: {type(problem).__name__}")
         return result(Outcome.CONNECT, detail=f"{type(problem).__name__}: {problem}")
+    finally:
+        if idle is not None:
+            idle.stop()
     done = _finish(decoder, assembler, progress, chat, response.status, completion_id, created)
     if sink is not None:
         if done.outcome is not Outcome.OK:

@@ -306,6 +306,16 @@ def test_stream_stall_after_bytes_reached_the_client_ends_with_an_in_band_error(
         assert gw.tried() == [("gpt@openai", "stream_stall")]
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_steady_stream_longer_than_the_idle_limit_is_not_a_stall(stream: bool) -> None:
+    """Tokens every 0.2 s for ~2.4 s against a 1 s idle limit: only a gap is a stall."""
+    with gateway(models={"gpt@openai": "gpt-4o~slow_tokens-0.2"}) as gw:
+        answer = gw.client.chat.completions.create(model="default", messages=PING, stream=stream)
+        text = stream_text(answer)[0] if stream else answer.choices[0].message.content
+        assert len(str(text).split()) == 12
+        assert gw.tried() == [("gpt@openai", "ok")]
+
+
 def test_stream_stall_within_the_held_back_tokens_is_answered_whole_by_the_fallback() -> None:
     """Behaviour 8, the other way out: nothing reached the client, so the fallback answers."""
     with gateway(models={"gpt@openai": "gpt-4o~stream_stall-2"}, policy=holding(4)) as gw:
