@@ -255,7 +255,7 @@ async def run_attempt(
             return result(Outcome.TIMEOUT, detail="no first token before the deadline")
         if whole:
             return result(Outcome.TIMEOUT, detail="request deadline passed reading the answer")
-        if loop.time() >= send.deadline + offset - 1e-3:
+        if loop.time() >= send.deadline + offset - _EARLY_S:
             return result(Outcome.TIMEOUT, detail="request deadline passed mid-answer")
         return result(Outcome.STREAM_STALL, 200, f"no token for {send.idle_s:g} s")
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as problem:

@@ -20,6 +20,7 @@ import pytest
 
 from router.core.policy import Policy, Tenant
 from router.server.stream import DEPLOYMENT_HEADER
+from tests.fakes.server.harness import SERVED_LOOP
 from tests.router.server.gateway import (
     WEATHER_TOOL,
     call_json,
@@ -191,23 +192,20 @@ class _EarlyTimers(asyncio.SelectorEventLoop):
         return super().call_at(when - 0.002, callback, *args, context=context)
 
 
-def test_a_retry_timer_that_fires_early_still_retries_the_same_deployment() -> None:
-    """The engine hears the timer at the time it asked for, so the Retry-After is over."""
-    with gateway(models={"gpt@openai": "gpt-4o~rate_limited-0.1"}, loop=_EarlyTimers) as gw:
-        with pytest.raises(openai.RateLimitError):
-            gw.client.chat.completions.create(model="solo", messages=PING)
-        assert [row.outcome for row in gw.attempts()] == ["rate_limited"] * 3
-
-
-def test_persistent_429_with_nothing_left_surfaces_the_original_error() -> None:
-    with gateway(models={"gpt@openai": "gpt-4o~rate_limited-0.1"}) as gw:
+@pytest.mark.parametrize("loop", [SERVED_LOOP, _EarlyTimers], ids=["served", "early-timers"])
+def test_persistent_429_with_nothing_left_surfaces_the_original_error(
+    loop: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """Every retry waits out the Retry-After on the same deployment, even on a loop whose
+    timers fire early: the engine hears a timer at the time it asked for."""
+    with gateway(models={"gpt@openai": "gpt-4o~rate_limited-0.1"}, loop=loop) as gw:
         with pytest.raises(openai.RateLimitError) as raised:
             gw.client.chat.completions.create(model="solo", messages=PING)
         error = raised.value
         assert error.status_code == 429
         assert isinstance(error.body, dict) and error.body["code"] == "rate_limit_exceeded"
         assert error.response.headers[DEPLOYMENT_HEADER] == "gpt@openai"
-        assert len(gw.attempts()) == 3
+        assert [row.outcome for row in gw.attempts()] == ["rate_limited"] * 3
 
 
 def test_an_upstream_auth_failure_is_a_502_not_the_clients_401() -> None:
